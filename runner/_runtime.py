@@ -1,0 +1,481 @@
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from functools import partial
+from typing import Any
+
+import anyio
+
+from ._calls import EventEmission, ResourceCall, TaskCall
+from ._definitions import (
+    AsyncContext,
+    Definition,
+    Event,
+    Hook,
+    Resource,
+    Task,
+    _is_generator,
+    is_async_callable,
+)
+from ._plan import Plan, plan
+from ._store import Store, suggest
+from .errors import (
+    DisposeError,
+    DrainTimeoutError,
+    HookError,
+    InvalidDefinitionError,
+    NotRegisteredError,
+    ResourceInitError,
+    ResourceNotReadyError,
+    ShuttingDown,
+    TaskNotRoutedError,
+)
+
+Chain = Callable[[Any], Awaitable[Any]]
+Disposer = Callable[[], Any]
+
+_STARTING, _RUNNING, _DRAINING, _DISPOSING, _DISPOSED = range(5)
+_STATES = ("starting", "running", "draining", "disposing", "disposed")
+
+
+class _Entry:
+    """A task or an event at run time: ``chain`` does the work, ``call`` guards it."""
+
+    __slots__ = ("call", "chain", "composed", "definition")
+
+    def __init__(self, definition: Task | Event) -> None:
+        self.definition = definition
+        self.composed = False
+        self.chain: Chain
+        self.call: Callable[[Any], Coroutine[Any, Any, Any]]
+
+
+class _HookEntry:
+    __slots__ = ("call", "hook")
+
+    def __init__(self, hook: Hook) -> None:
+        self.hook = hook
+        self.call: Chain
+
+
+class Runtime:
+    """A running app: call tasks, emit events, read resources, query the store.
+
+    Get one from :func:`run`. Calls are refused with :class:`~runner.errors.ShuttingDown`
+    once shutdown starts; calls made by work accepted before that still go through.
+    """
+
+    def __init__(self, plan: Plan, *, drain_timeout: float | None = 30.0) -> None:
+        self.store: Store = plan.store
+        self._plan = plan
+        self._drain_timeout = drain_timeout
+        self._state = _STARTING
+        self._inflight = 0
+        self._drained: anyio.Event | None = None
+        self._drain_scope: anyio.CancelScope | None = None
+        self._accepted: ContextVar[bool] = ContextVar(f"runner.accepted.{id(self)}", default=False)
+        self._values: dict[str, Any] = {}
+        self._initialised: list[tuple[str, Disposer | None]] = []
+        self._hooks = {h.id: self._hook_entry(h) for h in self.store.hooks.values()}
+        self._tasks = {t.id: self._task_entry(t) for t in self.store.tasks.values()}
+        self._events = {e.id: self._event_entry(e) for e in self.store.events.values()}
+
+    # -- public API -------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """``starting``, ``running``, ``draining``, ``disposing`` or ``disposed``."""
+        return _STATES[self._state]
+
+    @property
+    def shutting_down(self) -> bool:
+        """True once shutdown has started (new work is refused)."""
+        return self._state > _RUNNING
+
+    @property
+    def in_flight(self) -> int:
+        """Task runs and emits accepted from outside and not finished yet."""
+        return self._inflight
+
+    @property
+    def value(self) -> Any:
+        """The value of the app (root) resource."""
+        return self._values.get(self.store.root.id)
+
+    def run_task(self, task: Task | str, input: Any = None) -> Coroutine[Any, Any, Any]:
+        """Run ``task`` with ``input`` through its middleware: ``await rt.run_task(t, x)``."""
+        entry = self._tasks.get(task if isinstance(task, str) else task.id)
+        if entry is None:
+            raise self._unknown("task", task, self._tasks)
+        return entry.call(input)
+
+    def emit(self, event: Event | str, payload: Any = None) -> Coroutine[Any, Any, Any]:
+        """Emit ``event``: its hooks run in order; ``await rt.emit(e, payload)``."""
+        entry = self._events.get(event if isinstance(event, str) else event.id)
+        if entry is None:
+            raise self._unknown("event", event, self._events)
+        return entry.call(payload)
+
+    def resource(self, resource: Resource | str) -> Any:
+        """The value of an initialised resource."""
+        rid = resource if isinstance(resource, str) else resource.id
+        try:
+            return self._values[rid]
+        except KeyError:
+            raise self._unknown("resource", resource, self.store.resources) from None
+
+    def abandon_drain(self) -> None:
+        """Stop waiting for in-flight work and go on disposing (a second signal does this)."""
+        if self._drain_scope is not None:
+            self._drain_scope.cancel()
+
+    def _unknown(self, kind: str, what: Definition | str, ids: Any) -> NotRegisteredError:
+        id = what if isinstance(what, str) else what.id
+        return NotRegisteredError(kind, id, suggest(id, ids))
+
+    # -- calls ------------------------------------------------------------------
+
+    def _guard(self, entry: _Entry, what: str) -> Callable[[Any], Coroutine[Any, Any, Any]]:
+        accepted = self._accepted
+
+        async def call(arg: Any = None) -> Any:
+            if accepted.get():  # nested in accepted work: no bookkeeping
+                return await entry.chain(arg)
+            if self._state > _RUNNING:
+                raise ShuttingDown(what)
+            self._inflight += 1
+            token = accepted.set(True)
+            try:
+                return await entry.chain(arg)
+            finally:
+                accepted.reset(token)
+                self._inflight -= 1
+                if not self._inflight and self._drained is not None:
+                    self._drained.set()
+
+        return call
+
+    def _task_entry(self, task: Task) -> _Entry:
+        entry = _Entry(task)
+
+        def compose_then_call(input: Any) -> Awaitable[Any]:
+            self._compose_task(entry)
+            return entry.chain(input)
+
+        entry.chain = compose_then_call
+        entry.call = self._guard(entry, f"task {task.id!r}")
+        return entry
+
+    def _compose_task(self, entry: _Entry) -> None:
+        task = entry.definition
+        assert isinstance(task, Task)
+        chain = self._task_core(task)
+        for mw, config in reversed(self._plan.task_layers[task.id]):
+            chain = self._task_layer(task, mw.run, self._resolve(mw), config, chain)
+        entry.chain = chain
+        entry.composed = True
+
+    def _task_core(self, task: Task) -> Chain:
+        tid = task.id
+        if task.run is None:
+
+            async def not_routed(input: Any) -> Any:
+                raise TaskNotRoutedError(tid)
+
+            return not_routed
+        deps = self._resolve(task)
+        fn: Chain = partial(task.run, **deps) if deps else task.run
+        if not is_async_callable(task.run):
+            sync = fn
+
+            async def fn(input: Any) -> Any:
+                return sync(input)
+
+        ins, outs = task.input_schema, task.result_schema
+        if ins is None and outs is None:
+            return fn
+        inner = fn
+
+        async def validated(input: Any) -> Any:
+            if ins is not None:
+                ins.check(input, "input", tid)  # type: ignore[union-attr]
+            result = await inner(input)
+            if outs is not None:
+                outs.check(result, "result", tid)  # type: ignore[union-attr]
+            return result
+
+        return validated
+
+    @staticmethod
+    def _task_layer(
+        task: Task, run: Callable[..., Any], deps: dict[str, Any], config: Any, nxt: Chain
+    ) -> Chain:
+        if deps:
+            run = partial(run, **deps)
+
+        def layer(input: Any) -> Awaitable[Any]:
+            return run(TaskCall(task, input, nxt), config)  # type: ignore[no-any-return]
+
+        return layer
+
+    def _event_entry(self, event: Event) -> _Entry:
+        entry = _Entry(event)
+        hooks = [self._hooks[h.id] for h in self._plan.hooks[event.id]]
+        schema, eid = event.payload_schema, event.id
+
+        async def dispatch(payload: Any) -> None:
+            if schema is not None:
+                schema.check(payload, "payload", eid)  # type: ignore[union-attr]
+            if not hooks:
+                return
+            emission = EventEmission(eid, payload)
+            for h in hooks:
+                try:
+                    await h.call(emission)
+                except Exception as exc:
+                    raise HookError(h.hook.id, eid, exc) from exc
+                if emission._stopped:
+                    return
+
+        entry.chain = dispatch
+        entry.call = self._guard(entry, f"emit of {eid!r}")
+        return entry
+
+    def _hook_entry(self, hook: Hook) -> _HookEntry:
+        entry = _HookEntry(hook)
+
+        def compose_then_call(emission: EventEmission) -> Awaitable[Any]:
+            deps = self._resolve(hook)
+            fn = partial(hook.run, **deps) if deps else hook.run
+            if not is_async_callable(hook.run):
+                sync = fn
+
+                async def fn(emission: EventEmission) -> Any:
+                    return sync(emission)
+
+            entry.call = fn
+            return fn(emission)  # type: ignore[no-any-return]
+
+        entry.call = compose_then_call
+        return entry
+
+    def _resolve(self, owner: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, ref in owner.dependencies.items():
+            d = self.store.find(ref.id)
+            if isinstance(d, Resource):
+                if ref.id not in self._values:
+                    raise ResourceNotReadyError(owner.id, ref.id)
+                out[key] = self._values[ref.id]
+            elif isinstance(d, Task):
+                out[key] = self._tasks[ref.id].call
+            elif isinstance(d, Event):
+                out[key] = self._events[ref.id].call
+            else:
+                assert d is None or isinstance(d, AsyncContext)
+                out[key] = d
+        return out
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def _start(self) -> None:
+        try:
+            for wave in self._plan.waves:
+                await self._init_wave([self.store.resources[r] for r in wave])
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                for err in await self._dispose_all():
+                    exc.add_note(f"rolling back, the disposer failed: {type(err).__name__}: {err}")
+            raise
+        for entry in self._tasks.values():  # compose now: the first call pays nothing
+            if not entry.composed:
+                self._compose_task(entry)
+        self._state = _RUNNING
+
+    async def _init_wave(self, wave: Sequence[Resource]) -> None:
+        failures: list[tuple[int, ResourceInitError]] = []
+
+        async def init(i: int, res: Resource) -> None:
+            try:
+                await self._init_resource(res)
+            except Exception as exc:
+                err = ResourceInitError(res.id, exc)
+                err.__cause__ = exc
+                failures.append((i, err))
+
+        generators = [(i, r) for i, r in enumerate(wave) if _is_generator(r.init)]
+        plain = [(i, r) for i, r in enumerate(wave) if not _is_generator(r.init)]
+        if len(plain) == 1:
+            await init(*plain[0])
+        elif plain:
+            async with anyio.create_task_group() as tg:
+                for i, r in plain:
+                    tg.start_soon(init, i, r)
+        # Generators run in this task: cancel scopes they open must close here too.
+        for i, r in generators:
+            if failures:
+                break
+            await init(i, r)
+        if failures:
+            errors = [e for _, e in sorted(failures, key=lambda f: f[0])]
+            if len(errors) == 1:
+                raise errors[0]
+            raise ExceptionGroup(f"{len(errors)} resources failed to initialise", errors)
+
+    async def _init_resource(self, res: Resource) -> None:
+        deps = self._resolve(res)
+        disposer: list[Disposer | None] = [None]
+
+        async def core(config: Any) -> Any:
+            value, disposer[0] = await _initialise(res, config, deps)
+            return value
+
+        chain: Chain = core
+        for mw, config in reversed(self._plan.resource_layers[res.id]):
+            chain = self._resource_layer(res, mw.run, self._resolve(mw), config, chain)
+        try:
+            value = await chain(res.config)
+        except BaseException:
+            if disposer[0] is not None:  # the core succeeded, a middleware failed after it
+                with anyio.CancelScope(shield=True):
+                    await _call(disposer[0])
+            raise
+        self._values[res.id] = value
+        self._initialised.append((res.id, disposer[0]))
+
+    @staticmethod
+    def _resource_layer(
+        res: Resource, run: Callable[..., Any], deps: dict[str, Any], config: Any, nxt: Chain
+    ) -> Chain:
+        if deps:
+            run = partial(run, **deps)
+
+        def layer(cfg: Any) -> Awaitable[Any]:
+            return run(ResourceCall(res, cfg, nxt), config)  # type: ignore[no-any-return]
+
+        return layer
+
+    async def _dispose_all(self) -> list[Exception]:
+        errors: list[Exception] = []
+        while self._initialised:
+            rid, disposer = self._initialised.pop()
+            self._values.pop(rid, None)
+            if disposer is None:
+                continue
+            try:
+                await _call(disposer)
+            except Exception as exc:
+                exc.add_note(f"while disposing resource {rid!r}")
+                errors.append(exc)
+        return errors
+
+    async def _shutdown(self) -> None:
+        problems: list[Exception] = []
+        with anyio.CancelScope(shield=True):
+            self._state = _DRAINING
+            if self._inflight:
+                self._drained = anyio.Event()
+                with anyio.move_on_after(self._drain_timeout) as scope:
+                    self._drain_scope = scope
+                    await self._drained.wait()
+                if self._inflight:
+                    problems.append(DrainTimeoutError(self._inflight))
+            self._state = _DISPOSING
+            problems += await self._dispose_all()
+            self._state = _DISPOSED
+        if problems:
+            raise DisposeError(
+                f"{len(problems)} problem(s) while shutting down",
+                problems,
+                hint="every other disposer ran; see each problem below",
+            )
+
+
+async def _initialise(res: Resource, config: Any, deps: dict[str, Any]) -> tuple[Any, Any]:
+    init = res.init
+    if init is None:
+        return None, None
+    if inspect.isasyncgenfunction(init):
+        agen = init(config, **deps)
+        try:
+            value = await agen.__anext__()
+        except StopAsyncIteration:
+            raise _no_yield(res) from None
+        return value, partial(_close_async_generator, res, agen)
+    if inspect.isgeneratorfunction(init):
+        gen = init(config, **deps)
+        try:
+            value = next(gen)
+        except StopIteration:
+            raise _no_yield(res) from None
+        return value, partial(_close_generator, res, gen)
+    value = init(config, **deps)
+    if inspect.isawaitable(value):
+        value = await value
+    return value, (partial(res.dispose, value) if res.dispose is not None else None)
+
+
+def _no_yield(res: Resource) -> InvalidDefinitionError:
+    return InvalidDefinitionError(
+        f"resource {res.id!r}: the init generator returned without yielding a value",
+        hint="yield the resource's value exactly once",
+    )
+
+
+def _twice(res: Resource) -> InvalidDefinitionError:
+    return InvalidDefinitionError(
+        f"resource {res.id!r}: the init generator yielded more than once",
+        hint="yield the resource's value exactly once; put disposal code after it",
+    )
+
+
+async def _close_async_generator(res: Resource, agen: Any) -> None:
+    try:
+        await agen.__anext__()
+    except StopAsyncIteration:
+        return
+    await agen.aclose()
+    raise _twice(res)
+
+
+def _close_generator(res: Resource, gen: Any) -> None:
+    try:
+        next(gen)
+    except StopIteration:
+        return
+    gen.close()
+    raise _twice(res)
+
+
+async def _call(fn: Callable[[], Any]) -> None:
+    result = fn()
+    if inspect.isawaitable(result):
+        await result
+
+
+@asynccontextmanager
+async def run(
+    app: Resource,
+    *,
+    overrides: Sequence[Definition] = (),
+    drain_timeout: float | None = 30.0,
+) -> AsyncIterator[Runtime]:
+    """Initialise ``app`` and its registrations; dispose them when the block exits.
+
+    ``async with runner.run(app, overrides=[...]) as rt: await rt.run_task(...)``.
+    Definition problems (duplicates, missing dependencies, cycles) are raised before
+    anything is initialised; an init failure disposes what was initialised and raises
+    :class:`~runner.errors.ResourceInitError`. On exit, new work is refused, accepted work
+    is drained (up to ``drain_timeout`` seconds; ``None`` waits), then every resource is
+    disposed in reverse order; failures are raised together as
+    :class:`~runner.errors.DisposeError`.
+    """
+    rt = Runtime(plan(Store.build(app, overrides)), drain_timeout=drain_timeout)
+    await rt._start()
+    try:
+        yield rt
+    finally:
+        await rt._shutdown()

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import best_match
+
+from .errors import FieldError, InvalidDefinitionError, ValidationError
+
+_FORMATS = FormatChecker()
+
+
+class Schema:
+    """A JSON Schema (draft 2020-12 unless ``$schema`` says otherwise), compiled once."""
+
+    __slots__ = ("_validator", "schema")
+
+    def __init__(self, schema: Mapping[str, Any] | bool, *, owner: str = "?") -> None:
+        cls = jsonschema.validators.validator_for(schema, default=Draft202012Validator)
+        try:
+            cls.check_schema(schema)  # type: ignore[arg-type]
+        except jsonschema.SchemaError as exc:
+            err = best_match(cls(cls.META_SCHEMA).iter_errors(schema)) or exc
+            where = "/".join(str(p) for p in err.path) or "(root)"
+            raise InvalidDefinitionError(
+                f"the schema of {owner!r} is not a valid JSON Schema at {where}: {err.message}",
+                hint="check the schema against https://json-schema.org/draft/2020-12",
+            ) from None
+        self.schema = schema
+        self._validator = cls(schema, format_checker=_FORMATS)
+
+    def check(self, instance: Any, what: str, owner: str) -> None:
+        """Raise :class:`ValidationError` naming every failing field."""
+        errors = sorted(self._validator.iter_errors(instance), key=lambda e: list(e.path))
+        if errors:
+            raise ValidationError(what, owner, [_field(e) for e in errors])
+
+
+def _field(err: jsonschema.ValidationError) -> FieldError:
+    path = tuple(err.absolute_path)
+    if err.validator == "required" and isinstance(err.validator_value, list):
+        for name in err.validator_value:
+            if isinstance(name, str) and err.message.startswith(repr(name)):
+                return FieldError((*path, name), "is required")
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        props = err.schema.get("properties", {}) if isinstance(err.schema, dict) else {}
+        extra = sorted(k for k in err.instance if k not in props)
+        if extra:
+            return FieldError((*path, extra[0]), "is not allowed here (unknown property)")
+    return FieldError(path, err.message)
+
+
+def compile_schema(schema: Mapping[str, Any] | bool | Schema | None, owner: str) -> Schema | None:
+    """Return a compiled schema (or ``None``); accepts an already compiled one."""
+    if schema is None or isinstance(schema, Schema):
+        return schema
+    return Schema(schema, owner=owner)
