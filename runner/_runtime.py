@@ -76,6 +76,10 @@ class Runtime:
         self._inflight = 0
         self._drained: anyio.Event | None = None
         self._drain_scope: anyio.CancelScope | None = None
+        # Entered by run() before any init; shielded while rolling back or disposing.
+        # Not a fresh shield scope: generator resources open scopes inside this one,
+        # and scopes must close in the order they were opened.
+        self._lifetime = anyio.CancelScope()
         self._accepted: ContextVar[bool] = ContextVar(f"runner.accepted.{id(self)}", default=False)
         self._values: dict[str, Any] = {}
         self._initialised: list[tuple[str, Disposer | None]] = []
@@ -286,9 +290,10 @@ class Runtime:
             for wave in self._plan.waves:
                 await self._init_wave([self.store.resources[r] for r in wave])
         except BaseException as exc:
-            with anyio.CancelScope(shield=True):
-                for err in await self._dispose_all():
-                    exc.add_note(f"rolling back, the disposer failed: {type(err).__name__}: {err}")
+            self._lifetime.shield = True
+            for err in await self._dispose_all():
+                exc.add_note(f"rolling back, the disposer failed: {type(err).__name__}: {err}")
+            self._lifetime.shield = False
             raise
         for entry in self._tasks.values():  # compose now: the first call pays nothing
             if not entry.composed:
@@ -340,8 +345,11 @@ class Runtime:
             value = await chain(res.config)
         except BaseException:
             if disposer[0] is not None:  # the core succeeded, a middleware failed after it
-                with anyio.CancelScope(shield=True):
+                shield, self._lifetime.shield = self._lifetime.shield, True
+                try:
                     await _call(disposer[0])
+                finally:
+                    self._lifetime.shield = shield
             raise
         self._values[res.id] = value
         self._initialised.append((res.id, disposer[0]))
@@ -374,18 +382,18 @@ class Runtime:
 
     async def _shutdown(self) -> None:
         problems: list[Exception] = []
-        with anyio.CancelScope(shield=True):
-            self._state = _DRAINING
+        self._lifetime.shield = True
+        self._state = _DRAINING
+        if self._inflight:
+            self._drained = anyio.Event()
+            with anyio.move_on_after(self._drain_timeout) as scope:
+                self._drain_scope = scope
+                await self._drained.wait()
             if self._inflight:
-                self._drained = anyio.Event()
-                with anyio.move_on_after(self._drain_timeout) as scope:
-                    self._drain_scope = scope
-                    await self._drained.wait()
-                if self._inflight:
-                    problems.append(DrainTimeoutError(self._inflight))
-            self._state = _DISPOSING
-            problems += await self._dispose_all()
-            self._state = _DISPOSED
+                problems.append(DrainTimeoutError(self._inflight))
+        self._state = _DISPOSING
+        problems += await self._dispose_all()
+        self._state = _DISPOSED
         if problems:
             raise DisposeError(
                 f"{len(problems)} problem(s) while shutting down",
@@ -474,8 +482,9 @@ async def run(
     :class:`~runner.errors.DisposeError`.
     """
     rt = Runtime(plan(Store.build(app, overrides)), drain_timeout=drain_timeout)
-    await rt._start()
-    try:
-        yield rt
-    finally:
-        await rt._shutdown()
+    with rt._lifetime:
+        await rt._start()
+        try:
+            yield rt
+        finally:
+            await rt._shutdown()

@@ -44,8 +44,13 @@ def _field(err: jsonschema.ValidationError) -> FieldError:
         for name in err.validator_value:
             if isinstance(name, str) and err.message.startswith(repr(name)):
                 return FieldError((*path, name), "is required")
-    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-        props = err.schema.get("properties", {}) if isinstance(err.schema, dict) else {}
+    if (
+        err.validator == "additionalProperties"
+        and isinstance(err.instance, dict)
+        and isinstance(err.schema, dict)
+        and "patternProperties" not in err.schema
+    ):
+        props = err.schema.get("properties", {})
         extra = sorted(k for k in err.instance if k not in props)
         if extra:
             return FieldError((*path, extra[0]), "is not allowed here (unknown property)")

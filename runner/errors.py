@@ -293,8 +293,7 @@ class _GroupError(RunnerError, ExceptionGroup):
 
     def __init__(self, message: str, errors: Sequence[Exception], *, hint: str = "") -> None:
         ExceptionGroup.__init__(self, message, list(errors))
-        self.message = message
-        self.hint = hint
+        self.hint = hint  # ``message`` is ExceptionGroup's own
 
     def __str__(self) -> str:
         return ExceptionGroup.__str__(self)
