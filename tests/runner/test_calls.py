@@ -1,0 +1,151 @@
+"""Task calls and what is injected for each kind of dependency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+import runner
+from runner import AsyncContext, Event, Hook, Resource, Task
+from runner.errors import NotRegisteredError, TaskNotRoutedError
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_each_dependency_kind_is_injected_as_documented() -> None:
+    got: dict[str, Any] = {}
+    heard: list[Any] = []
+
+    async def double(input: int) -> int:
+        return input * 2
+
+    async def probe(input: Any, db: Any, double: Any, ping: Any, tenant: Any, absent: Any) -> str:
+        got.update(db=db, doubled=await double(21), tenant=tenant, absent=absent)
+        await ping("pong")
+        return "done"
+
+    tenant = AsyncContext("tenant")
+    app = Resource(
+        "app",
+        register=[
+            Resource("db", init=lambda config: {"db": True}),
+            Task("double", run=double),
+            Event("ping"),
+            tenant,
+            Hook("on_ping", on="ping", run=lambda e: heard.append(e.data)),
+            Task(
+                "probe",
+                run=probe,
+                dependencies={
+                    "db": "db",
+                    "double": "double",
+                    "ping": "ping",
+                    "tenant": tenant,
+                    "absent": runner.optional("analytics"),
+                },
+            ),
+        ],
+    )
+    async with runner.run(app) as rt:
+        assert await rt.run_task("probe") == "done"
+    assert got == {"db": {"db": True}, "doubled": 42, "tenant": tenant, "absent": None}
+    assert heard == ["pong"]
+
+
+async def test_an_optional_dependency_that_is_registered_is_injected() -> None:
+    async def probe(input: Any, db: Any) -> Any:
+        return db
+
+    db = Resource("db", init=lambda config: "real")
+    app = Resource(
+        "app", register=[db, Task("p", run=probe, dependencies={"db": runner.optional(db)})]
+    )
+    async with runner.run(app) as rt:
+        assert await rt.run_task("p") == "real"
+
+
+async def test_sync_task_callables_work_and_input_defaults_to_none() -> None:
+    def add(input: Any, offset: int) -> Any:
+        return (input or 0) + offset
+
+    app = Resource(
+        "app",
+        register=[
+            Resource("offset", init=lambda c: 10),
+            Task("add", run=add, dependencies={"offset": "offset"}),
+        ],
+    )
+    async with runner.run(app) as rt:
+        assert await rt.run_task("add", 5) == 15
+        assert await rt.run_task("add") == 10
+
+
+async def test_tasks_are_called_by_definition_or_id() -> None:
+    async def echo(input: Any) -> Any:
+        return input
+
+    task = Task("echo", run=echo)
+    async with runner.run(Resource("app", register=[task])) as rt:
+        assert await rt.run_task(task, 1) == 1
+        assert await rt.run_task("echo", 2) == 2
+
+
+async def test_unknown_ids_get_a_suggestion() -> None:
+    async with runner.run(
+        Resource("app", register=[Task("get_user", run=lambda i: i), Event("created")])
+    ) as rt:
+        with pytest.raises(NotRegisteredError, match="did you mean 'get_user'") as info:
+            await rt.run_task("get_usr")
+        assert info.value.code == "runner.not_registered"
+        with pytest.raises(NotRegisteredError, match="no event"):
+            await rt.emit("nope")
+        with pytest.raises(NotRegisteredError, match="no resource"):
+            rt.resource("get_user")
+
+
+async def test_a_remote_placeholder_fails_clearly_when_nothing_routes_it() -> None:
+    async with runner.run(Resource("app", register=[Task("app.tasks.add", remote=True)])) as rt:
+        with pytest.raises(TaskNotRoutedError, match="remote-only") as info:
+            await rt.run_task("app.tasks.add", {"a": 1})
+    assert info.value.http_status == 503
+
+
+async def test_task_errors_reach_the_caller_unchanged() -> None:
+    async def boom(input: Any) -> None:
+        raise KeyError("user 7")
+
+    async with runner.run(Resource("app", register=[Task("boom", run=boom)])) as rt:
+        with pytest.raises(KeyError, match="user 7"):
+            await rt.run_task("boom")
+
+
+async def test_tasks_run_concurrently_from_a_task_group() -> None:
+    async def slow(input: int) -> int:
+        await anyio.sleep(0.05)
+        return input
+
+    results: list[int] = []
+    async with runner.run(Resource("app", register=[Task("slow", run=slow)])) as rt:
+        with anyio.fail_after(2):
+            async with anyio.create_task_group() as tg:
+                for i in range(20):
+
+                    async def one(i: int = i) -> None:
+                        results.append(await rt.run_task("slow", i))
+
+                    tg.start_soon(one)
+    assert sorted(results) == list(range(20))
+
+
+async def test_callable_objects_with_async_call_are_async_tasks() -> None:
+    class Handler:
+        def __init__(self, greeting: str) -> None:
+            self.greeting = greeting
+
+        async def __call__(self, input: str) -> str:
+            return f"{self.greeting} {input}"
+
+    async with runner.run(Resource("app", register=[Task("h", run=Handler("hi"))])) as rt:
+        assert await rt.run_task("h", "ada") == "hi ada"

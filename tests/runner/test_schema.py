@@ -1,0 +1,117 @@
+"""JSON Schema validation of input, result, config and payload, naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import runner
+from runner import Resource, Tag, Task
+from runner.errors import FieldError, InvalidDefinitionError, ValidationError
+
+pytestmark = pytest.mark.anyio
+
+USER = {
+    "type": "object",
+    "required": ["email", "age"],
+    "properties": {
+        "email": {"type": "string", "format": "email"},
+        "age": {"type": "integer", "minimum": 0},
+        "tags": {"type": "array", "items": {"type": "string"}},
+    },
+    "additionalProperties": False,
+}
+
+
+async def test_input_errors_name_every_failing_field() -> None:
+    calls: list[Any] = []
+    task = Task("create_user", run=lambda i: calls.append(i), input_schema=USER)
+    async with runner.run(Resource("app", register=[task])) as rt:
+        with pytest.raises(ValidationError) as info:
+            await rt.run_task("create_user", {"email": "nope", "tags": ["ok", 3], "extra": 1})
+    err = info.value
+    assert calls == [], "the task never ran"
+    fields = {e.field: e.message for e in err.errors}
+    assert fields["age"] == "is required"
+    assert fields["extra"] == "is not allowed here (unknown property)"
+    assert "is not a 'email'" in fields["email"]
+    assert "is not of type 'string'" in fields["tags[1]"]
+    assert err.http_status == 422 and err.code == "runner.validation"
+    assert err.what == "input" and err.owner == "create_user"
+    assert "tags[1]" in str(err)
+
+
+async def test_result_is_validated_after_the_task() -> None:
+    task = Task(
+        "t",
+        run=lambda i: {"id": 5},
+        result_schema={"type": "object", "properties": {"id": {"type": "string"}}},
+    )
+    async with runner.run(Resource("app", register=[task])) as rt:
+        with pytest.raises(
+            ValidationError, match="invalid result for 't': id: 5 is not of type 'string'"
+        ):
+            await rt.run_task("t")
+
+
+async def test_valid_values_pass_untouched() -> None:
+    task = Task("t", run=lambda i: i, input_schema=USER, result_schema=USER)
+    user = {"email": "a@example.com", "age": 3}
+    async with runner.run(Resource("app", register=[task])) as rt:
+        assert await rt.run_task("t", user) is user
+
+
+async def test_resource_config_is_validated_before_anything_initialises() -> None:
+    inits: list[str] = []
+    db = Resource(
+        "db",
+        init=lambda c: inits.append("db"),
+        config={"url": 1},
+        config_schema={"type": "object", "properties": {"url": {"type": "string"}}},
+    )
+    with pytest.raises(InvalidDefinitionError, match="url: 1 is not of type 'string'"):
+        async with runner.run(
+            Resource("app", register=[db, Resource("x", init=lambda c: inits.append("x"))])
+        ):
+            pass
+    assert inits == []
+
+
+def test_with_validates_resource_and_tag_config() -> None:
+    db = Resource("db", config_schema={"type": "object", "required": ["url"]})
+    with pytest.raises(ValidationError, match="url: is required"):
+        db.with_({})
+    configured = db.with_({"url": "pg://"})
+    assert (configured.id, configured.config) == ("db", {"url": "pg://"})
+    route = Tag("http.route", config_schema={"type": "object", "required": ["path"]})
+    with pytest.raises(ValidationError, match="path: is required"):
+        route.with_({"method": "GET"})
+
+
+def test_an_invalid_schema_is_refused_at_definition_time() -> None:
+    with pytest.raises(InvalidDefinitionError, match="not a valid JSON Schema at type"):
+        Task("t", run=lambda i: i, input_schema={"type": "strin"})
+
+
+def test_field_error_pointer_escapes() -> None:
+    e = FieldError(("a/b", 0, "c~d"), "bad")
+    assert e.pointer == "/a~1b/0/c~0d"
+    assert e.field == "a/b[0].c~d"
+    assert FieldError((), "bad").field == "(root)"
+
+
+def test_a_compiled_schema_can_be_shared() -> None:
+    schema = runner.Schema({"type": "integer"})
+    assert Task("a", run=lambda i: i, input_schema=schema).input_schema is schema
+    with pytest.raises(ValidationError) as info:
+        schema.check("x", "input", "a")
+    assert info.value.field == "(root)"
+
+
+def test_pattern_properties_keep_the_validator_message() -> None:
+    schema = runner.Schema(
+        {"type": "object", "patternProperties": {"^x_": {}}, "additionalProperties": False}
+    )
+    with pytest.raises(ValidationError, match="does not match any of the regexes"):
+        schema.check({"x_ok": 1, "bad": 2}, "config", "c")

@@ -1,0 +1,127 @@
+"""Shutdown never loses work silently: lockdown, drain, then dispose."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+import runner
+from runner import Event, Hook, Resource, Task
+from runner.errors import DisposeError, DrainTimeoutError, ShuttingDown
+
+pytestmark = pytest.mark.anyio
+
+
+def app_with(log: list[str], slow_for: float = 0.1) -> Resource:
+    async def slow(input: int, tick: Any, db: str) -> int:
+        await anyio.sleep(slow_for)
+        await tick(input)  # nested work of accepted work still goes through
+        log.append(f"done {input}")
+        return input
+
+    return Resource(
+        "app",
+        register=[
+            Resource("db", init=lambda c: "db", dispose=lambda v: log.append("disposed db")),
+            Task("slow", run=slow, dependencies={"tick": "tick", "db": "db"}),
+            Task("tick", run=lambda i: i),
+            Event("ping"),
+            Hook("h", on="ping", run=lambda e: log.append("ping")),
+        ],
+    )
+
+
+async def test_accepted_work_completes_before_disposal_and_new_work_is_refused() -> None:
+    log: list[str] = []
+    refused: list[ShuttingDown] = []
+    results: list[int] = []
+    async with anyio.create_task_group() as tg, runner.run(app_with(log)) as rt:
+
+        async def call(i: int) -> None:
+            results.append(await rt.run_task("slow", i))
+
+        async def late() -> None:
+            while not rt.shutting_down:
+                await anyio.sleep(0.005)
+            for attempt in (rt.run_task("tick", 1), rt.emit("ping")):
+                try:
+                    await attempt
+                except ShuttingDown as exc:
+                    refused.append(exc)
+
+        for i in range(5):
+            tg.start_soon(call, i)
+        tg.start_soon(late)
+        await anyio.sleep(0.02)
+        assert rt.in_flight == 5
+    assert sorted(results) == [0, 1, 2, 3, 4]
+    assert log[-1] == "disposed db" and len(log) == 6
+    assert len(refused) == 2 and all(
+        isinstance(e, ShuttingDown) and e.http_status == 503 for e in refused
+    )
+    assert "refused task 'tick'" in str(refused[0]) and "emit of 'ping'" in str(refused[1])
+    assert rt.state == "disposed"
+
+
+async def test_a_drain_that_runs_out_of_time_is_reported_and_disposal_still_runs() -> None:
+    log: list[str] = []
+    async with anyio.create_task_group() as tg:
+        with pytest.raises(DisposeError) as info:
+            async with runner.run(app_with(log, slow_for=10), drain_timeout=0.05) as rt:
+                tg.start_soon(rt.run_task, "slow", 1)
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    (problem,) = info.value.exceptions
+    assert isinstance(problem, DrainTimeoutError) and problem.pending == 1
+    assert log == ["disposed db"]
+
+
+async def test_abandon_drain_stops_waiting() -> None:
+    log: list[str] = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            with pytest.raises(DisposeError):
+                async with runner.run(app_with(log, slow_for=10), drain_timeout=None) as rt:
+                    tg.start_soon(rt.run_task, "slow", 1)
+
+                    async def force() -> None:
+                        while rt.state != "draining":
+                            await anyio.sleep(0.005)
+                        rt.abandon_drain()
+
+                    tg.start_soon(force)
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    assert log == ["disposed db"]
+
+
+async def test_a_cancelled_body_still_disposes_resources_that_await() -> None:
+    log: list[str] = []
+
+    async def conn(config: Any) -> Any:
+        yield "conn"
+        await anyio.sleep(0.01)
+        log.append("closed")
+
+    with anyio.move_on_after(0.05):
+        async with runner.run(Resource("app", register=[Resource("c", init=conn)])):
+            await anyio.sleep_forever()
+    assert log == ["closed"]
+
+
+async def test_calls_made_during_init_are_accepted() -> None:
+    async def seed(config: Any, tick: Any) -> Any:
+        return await tick(3)
+
+    app = Resource(
+        "app",
+        register=[
+            Task("tick", run=lambda i: i),
+            Resource("seed", init=seed, dependencies={"tick": "tick"}),
+        ],
+    )
+    async with runner.run(app) as rt:
+        assert rt.resource("seed") == 3
+        assert rt.in_flight == 0
