@@ -238,6 +238,11 @@ class Resource(Definition):
         Definition.__post_init__(self)
         self._callable("init", self.init, required=False)
         self._callable("dispose", self.dispose, required=False)
+        if self.dispose is not None and self.init is None:
+            raise InvalidDefinitionError(
+                f"resource {self.id!r} has a `dispose` but no `init`",
+                hint="dispose(value) receives what init returned: add an `init`",
+            )
         if self.dispose is not None and _is_generator(self.init):
             raise InvalidDefinitionError(
                 f"resource {self.id!r} has a generator `init` and a `dispose`",

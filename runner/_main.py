@@ -86,18 +86,15 @@ def report(exc: BaseException, out: TextIO) -> None:
 
 
 def describe(exc: BaseException, indent: str = "") -> list[str]:
-    """``exc`` as readable lines: code, message, hint, notes, cause; groups expanded."""
+    """``exc`` as readable lines: code, message, hint and notes; groups expanded."""
     code = exc.code if isinstance(exc, RunnerError) else type(exc).__name__
-    if isinstance(exc, BaseExceptionGroup):
-        lines = [f"{indent}error[{code}]: {_message(exc)}"]
-        for sub in exc.exceptions:
-            lines += describe(sub, indent + "  ")
-        return lines
     lines = [f"{indent}error[{code}]: {_message(exc)}"]
     hint = getattr(exc, "hint", "")
     if hint:
         lines.append(f"{indent}  hint: {hint}")
     lines += [f"{indent}  note: {n}" for n in getattr(exc, "__notes__", ())]
+    for sub in exc.exceptions if isinstance(exc, BaseExceptionGroup) else ():
+        lines += describe(sub, indent + "  ")
     return lines
 
 

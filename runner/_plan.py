@@ -14,6 +14,7 @@ from ._definitions import (
     MiddlewareUse,
     Resource,
     ResourceMiddleware,
+    Tag,
     Task,
     TaskMiddleware,
 )
@@ -22,9 +23,9 @@ from ._schema import Schema
 from ._store import Store, raise_problems, suggest
 from .errors import (
     CycleError,
-    DefinitionError,
     InvalidDefinitionError,
     MissingDependencyError,
+    RunnerError,
     ValidationError,
 )
 
@@ -48,7 +49,7 @@ def plan(store: Store) -> Plan:
 
     Every problem found is raised at once (see :func:`raise_problems`).
     """
-    problems: list[DefinitionError] = []
+    problems: list[RunnerError] = []
     edges: dict[str, list[str]] = {}
     for d in store:
         edges[d.id] = list(_dependency_ids(store, d, problems))
@@ -56,7 +57,12 @@ def plan(store: Store) -> Plan:
     resource_layers = _layers(store, store.resources.values(), ResourceMiddleware, edges, problems)
     hooks = _hooks(store, problems)
     for r in store.resources.values():
-        _check_config(r, problems)
+        _check_config(r, r.config, problems)
+    owners: list[Task | Resource] = [*store.tasks.values(), *store.resources.values()]
+    for owner in owners:
+        for use in owner.tags:
+            if use.config is use.tag.config:  # a bare tag: with_() validated the others
+                _check_config(use.tag, use.config, problems)
     for d in store:
         _check_signature(d, problems)
     raise_problems(problems)
@@ -65,7 +71,7 @@ def plan(store: Store) -> Plan:
     return Plan(store, task_layers, resource_layers, _waves(store, edges, hooks), hooks)
 
 
-def _dependency_ids(store: Store, d: Definition, problems: list[DefinitionError]) -> Iterable[str]:
+def _dependency_ids(store: Store, d: Definition, problems: list[RunnerError]) -> Iterable[str]:
     for key, ref in getattr(d, "dependencies", {}).items():
         target = store.find(ref.id)
         if target is None:
@@ -90,32 +96,42 @@ def _layers(
     owners: Iterable[Task | Resource],
     kind: type[TaskMiddleware] | type[ResourceMiddleware],
     edges: dict[str, list[str]],
-    problems: list[DefinitionError],
+    problems: list[RunnerError],
 ) -> dict[str, list[Layer]]:
+    """Each owner's middleware, outermost first: global ones, then its own list.
+
+    Own lists are wired into ``edges`` first, so that a global middleware can skip
+    everything it depends on, through its dependencies' own middleware too.
+    """
+    local: dict[str, list[Layer]] = {}
+    for owner in owners:
+        uses = [u for u in owner.middleware if _known(store, owner, u, kind, problems)]
+        local[owner.id] = [_layer(store.get(u.id), u) for u in uses]
+        edges[owner.id].extend(u.id for u in uses)
     everywhere = [m for m in store if isinstance(m, kind) and m.everywhere is not False]
-    # A global middleware skips what it depends on itself, or it would wrap its own deps.
     closures = {m.id: _reachable(edges, m.id) for m in everywhere}
     out: dict[str, list[Layer]] = {}
-    defaults_used: set[str] = set()
     for owner in owners:
-        local = [u for u in owner.middleware if _known(store, owner, u, kind, problems)]
-        local_ids = {u.id for u in local}
+        mine = {mw.id for mw, _ in local[owner.id]}
         layers: list[Layer] = [
             (m, m.config)
             for m in everywhere
-            if m.id not in local_ids and owner.id not in closures[m.id] and _applies(m, owner)
+            if m.id not in mine and owner.id not in closures[m.id] and _applies(m, owner)
         ]
-        for use in local:
-            mw = store.get(use.id)
-            assert isinstance(mw, TaskMiddleware | ResourceMiddleware)
-            layers.append((mw, use.config if use.configured else mw.config))
-        for mw, config in layers:
-            if config is mw.config and mw.id not in defaults_used:
-                defaults_used.add(mw.id)
-                _check_config(mw, problems)
-        out[owner.id] = layers
         edges[owner.id].extend(m.id for m, _ in layers)
+        out[owner.id] = layers + local[owner.id]
+    checked: set[tuple[str, int]] = set()
+    for layers in out.values():
+        for mw, config in layers:
+            if (mw.id, id(config)) not in checked:
+                checked.add((mw.id, id(config)))
+                _check_config(mw, config, problems)
     return out
+
+
+def _layer(mw: Definition, use: MiddlewareUse) -> Layer:
+    assert isinstance(mw, TaskMiddleware | ResourceMiddleware)
+    return (mw, use.config if use.configured else mw.config)
 
 
 def _applies(mw: TaskMiddleware | ResourceMiddleware, owner: Any) -> bool:
@@ -128,7 +144,7 @@ def _known(
     owner: Definition,
     use: MiddlewareUse,
     kind: type[Definition],
-    problems: list[DefinitionError],
+    problems: list[RunnerError],
 ) -> bool:
     target = store.find(use.id)
     if target is None:
@@ -158,7 +174,7 @@ def _reachable(edges: dict[str, list[str]], start: str) -> set[str]:
     return seen
 
 
-def _hooks(store: Store, problems: list[DefinitionError]) -> dict[str, list[Hook]]:
+def _hooks(store: Store, problems: list[RunnerError]) -> dict[str, list[Hook]]:
     events = store.events
     out: dict[str, list[Hook]] = {e: [] for e in events}
     for hook in store.hooks.values():
@@ -188,7 +204,7 @@ _CALLS = {  # kind -> (attribute, positional parameters)
 }
 
 
-def _check_signature(d: Definition, problems: list[DefinitionError]) -> None:
+def _check_signature(d: Definition, problems: list[RunnerError]) -> None:
     """The callable must accept what the runtime will pass: positionals, then deps by key."""
     attr, positional = _CALLS.get(type(d), ("", ()))
     fn = getattr(d, attr, None)
@@ -237,16 +253,16 @@ def _fits(fn: Any, npos: int, keys: list[str]) -> bool:
 
 
 def _check_config(
-    d: Resource | TaskMiddleware | ResourceMiddleware, problems: list[DefinitionError]
+    d: Resource | TaskMiddleware | ResourceMiddleware | Tag,
+    config: Any,
+    problems: list[RunnerError],
 ) -> None:
     schema = d.config_schema
     if isinstance(schema, Schema):
         try:
-            schema.check(d.config, "config", d.id)
+            schema.check(config, "config", d.id)
         except ValidationError as exc:
-            problems.append(
-                InvalidDefinitionError(exc.message, hint="pass a valid config with .with_()")
-            )
+            problems.append(exc)
 
 
 def _waves(

@@ -31,6 +31,7 @@ from .errors import (
     ResourceInitError,
     ResourceNotReadyError,
     ShuttingDown,
+    StartupError,
     TaskNotRoutedError,
 )
 
@@ -129,6 +130,8 @@ class Runtime:
         try:
             return self._values[rid]
         except KeyError:
+            if rid in self.store.resources:
+                raise ResourceNotReadyError("runtime", rid) from None
             raise self._unknown("resource", resource, self.store.resources) from None
 
     def abandon_drain(self) -> None:
@@ -146,7 +149,7 @@ class Runtime:
         accepted = self._accepted
 
         async def call(arg: Any = None) -> Any:
-            if accepted.get():  # nested in accepted work: no bookkeeping
+            if accepted.get() and self._state < _DISPOSING:  # nested in accepted work
                 return await entry.chain(arg)
             if self._state > _RUNNING:
                 raise ShuttingDown(what)
@@ -291,9 +294,16 @@ class Runtime:
                 await self._init_wave([self.store.resources[r] for r in wave])
         except BaseException as exc:
             self._lifetime.shield = True
-            for err in await self._dispose_all():
-                exc.add_note(f"rolling back, the disposer failed: {type(err).__name__}: {err}")
+            errors = await self._dispose_all()
             self._lifetime.shield = False
+            if errors and not isinstance(exc, Exception):  # cancelled: do not hide the failures
+                raise DisposeError(
+                    "startup was interrupted and rolling back failed",
+                    errors,
+                    hint="every other disposer ran; see each problem below",
+                ) from exc
+            for err in errors:
+                exc.add_note(f"rolling back, the disposer failed: {type(err).__name__}: {err}")
             raise
         for entry in self._tasks.values():  # compose now: the first call pays nothing
             if not entry.composed:
@@ -328,7 +338,11 @@ class Runtime:
             errors = [e for _, e in sorted(failures, key=lambda f: f[0])]
             if len(errors) == 1:
                 raise errors[0]
-            raise ExceptionGroup(f"{len(errors)} resources failed to initialise", errors)
+            raise StartupError(
+                f"{len(errors)} resources failed to initialise",
+                errors,
+                hint="the resources initialised before them were disposed",
+            )
 
     async def _init_resource(self, res: Resource) -> None:
         deps = self._resolve(res)

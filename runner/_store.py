@@ -21,8 +21,10 @@ from .errors import (
     DefinitionError,
     DuplicateIdError,
     InvalidAppError,
+    InvalidDefinitionError,
     NotRegisteredError,
     OverrideError,
+    RunnerError,
 )
 
 D = TypeVar("D", bound=Definition)
@@ -47,7 +49,10 @@ class Store:
     def build(cls, app: Resource, overrides: Sequence[Definition] = ()) -> Store:
         """Walk ``app``'s registration tree; raise on duplicate ids and bad overrides."""
         if not isinstance(app, Resource):
-            raise NotRegisteredError("app resource", repr(app))
+            raise InvalidDefinitionError(
+                f"the app must be a Resource, got {app!r}",
+                hint='wrap your definitions: runner.Resource("app", register=[...])',
+            )
         found: dict[str, Definition] = {}
         problems: list[DefinitionError] = []
         stack: list[Definition] = [app]
@@ -79,7 +84,11 @@ class Store:
                     )
                 )
             elif o.id in replaced:
-                problems.append(DuplicateIdError(o.id, ("override", "override")))
+                problems.append(
+                    OverrideError(
+                        f"two overrides replace {o.id!r}", hint="keep one override per id"
+                    )
+                )
             else:
                 replaced.add(o.id)
                 found[o.id] = o
@@ -178,7 +187,7 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
     return f"did you mean {s!r}?" if s else ""
 
 
-def raise_problems(problems: Sequence[DefinitionError]) -> None:
+def raise_problems(problems: Sequence[RunnerError]) -> None:
     """Raise the one problem, or all of them in an :class:`InvalidAppError`."""
     if len(problems) == 1:
         raise problems[0]

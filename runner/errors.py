@@ -22,7 +22,8 @@ The hierarchy::
     ├── HookError                    runner.hook_failed          (the hook's cause's status)
     ├── ShuttingDown                 runner.shutting_down        503
     ├── DrainTimeoutError            runner.drain_timeout
-    ├── InvalidAppError (ExceptionGroup)  runner.invalid_app  several DefinitionErrors at once
+    ├── InvalidAppError (ExceptionGroup)  runner.invalid_app  several problems before start
+    ├── StartupError (ExceptionGroup)     runner.startup      several resources failed in one wave
     └── DisposeError (ExceptionGroup)     runner.dispose      one or more disposers failed
 """
 
@@ -50,6 +51,7 @@ __all__ = [
     "ResourceNotReadyError",
     "RunnerError",
     "ShuttingDown",
+    "StartupError",
     "TaskNotRoutedError",
     "ValidationError",
 ]
@@ -281,7 +283,8 @@ class DrainTimeoutError(RunnerError):
         self.pending = pending
         super().__init__(
             f"{pending} task run(s) or emit(s) still in flight when draining stopped",
-            hint="raise drain_timeout, or make long tasks observe cancellation",
+            hint="raise drain_timeout; that work was not cancelled and may outlive the "
+            "resources it uses",
         )
 
 
@@ -303,9 +306,15 @@ class _GroupError(RunnerError, ExceptionGroup):
 
 
 class InvalidAppError(_GroupError):
-    """Several definition problems at once (each one a :class:`DefinitionError`)."""
+    """Several problems found before anything ran (definitions, configs), reported at once."""
 
     code = "runner.invalid_app"
+
+
+class StartupError(_GroupError):
+    """Several resources of one init wave failed (each a :class:`ResourceInitError`)."""
+
+    code = "runner.startup"
 
 
 class DisposeError(_GroupError):

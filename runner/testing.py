@@ -45,6 +45,11 @@ def stub_resource(resource: Resource | str, value: Any) -> Resource:
 
 
 def stub_task(task: Task | str, run: Callable[..., Any]) -> Task:
-    """An override of ``task`` that calls ``run(input)`` (no dependencies, no middleware)."""
-    tid = task if isinstance(task, str) else task.id
-    return Task(tid, run=run)
+    """An override of ``task`` that calls ``run(input)``.
+
+    Given the definition, the stub keeps its tags and schemas (so tag queries still
+    find it) and drops its dependencies and middleware.
+    """
+    if isinstance(task, str):
+        return Task(task, run=run)
+    return dataclasses.replace(task, run=run, dependencies={}, middleware=(), remote=False)

@@ -356,3 +356,31 @@ async def test_dispose_errors_can_be_split_with_except_star() -> None:
         caught.append(split)
     (group,) = caught
     assert isinstance(group, DisposeError) and group.hint
+
+
+def test_a_dispose_without_init_is_refused() -> None:
+    with pytest.raises(InvalidDefinitionError, match="no `init`"):
+        Resource("r", dispose=print)
+
+
+async def test_reading_a_disposed_resource_says_it_is_not_ready() -> None:
+    async with runner.run(app_of(Resource("r", init=lambda c: 1))) as rt:
+        pass
+    with pytest.raises(runner.errors.ResourceNotReadyError, match="not initialised"):
+        rt.resource("r")
+
+
+async def test_an_interrupted_startup_whose_rollback_fails_raises_the_failures() -> None:
+    def close(value: Any) -> None:
+        raise OSError("close failed")
+
+    async def slow(config: Any, f: int) -> None:
+        await anyio.sleep(10)
+
+    app = app_of(
+        Resource("first", init=lambda c: 1, dispose=close),
+        Resource("slow", init=slow, dependencies={"f": "first"}),
+    )
+    with anyio.move_on_after(0.05), pytest.raises(DisposeError, match="interrupted"):
+        async with runner.run(app):
+            pass

@@ -175,7 +175,7 @@ async def test_concurrent_startup_failures_are_all_reported() -> None:
     app = Resource("app", register=[Resource("a", init=broken), Resource("b", init=broken)])
     assert await runner.serve(app, stderr=err) == 1
     text = err.getvalue()
-    assert "error[ExceptionGroup]: 2 resources failed to initialise" in text
+    assert "error[runner.startup]: 2 resources failed to initialise" in text
     assert "resource 'a' failed" in text and "resource 'b' failed" in text
 
 

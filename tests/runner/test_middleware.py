@@ -161,7 +161,7 @@ async def test_a_default_config_that_fails_its_schema_is_caught_before_init() ->
             Resource("r", init=lambda c: inits.append("r")),
         ],
     )
-    with pytest.raises(InvalidDefinitionError, match="None is not of type 'object'"):
+    with pytest.raises(ValidationError, match=r"invalid config for 'limit': .*None is not of type"):
         async with runner.run(app):
             pass
     assert inits == []

@@ -70,7 +70,7 @@ async def test_resource_config_is_validated_before_anything_initialises() -> Non
         config={"url": 1},
         config_schema={"type": "object", "properties": {"url": {"type": "string"}}},
     )
-    with pytest.raises(InvalidDefinitionError, match="url: 1 is not of type 'string'"):
+    with pytest.raises(ValidationError, match="url: 1 is not of type 'string'"):
         async with runner.run(
             Resource("app", register=[db, Resource("x", init=lambda c: inits.append("x"))])
         ):
@@ -115,3 +115,22 @@ def test_pattern_properties_keep_the_validator_message() -> None:
     )
     with pytest.raises(ValidationError, match="does not match any of the regexes"):
         schema.check({"x_ok": 1, "bad": 2}, "config", "c")
+
+
+async def test_configured_uses_and_bare_tags_are_validated_at_start() -> None:
+    async def mw(call: Any, config: Any) -> Any:
+        return await call.next()
+
+    limit = runner.TaskMiddleware(
+        "limit", run=mw, config_schema={"type": "object", "required": ["max"]}
+    )
+    hand_made = runner.MiddlewareUse("limit", {"nope": 1}, configured=True)
+    with pytest.raises(ValidationError, match="max: is required"):
+        async with runner.run(
+            Resource("app", register=[limit, Task("t", run=lambda i: i, middleware=[hand_made])])
+        ):
+            pass
+    route = Tag("route", config_schema={"type": "object", "required": ["path"]})
+    with pytest.raises(ValidationError, match="invalid config for 'route'"):
+        async with runner.run(Resource("app", register=[Task("t", run=lambda i: i, tags=[route])])):
+            pass

@@ -78,12 +78,12 @@ async def test_overrides_replace_by_id_and_must_target_something() -> None:
         runner.Store.build(app, [Resource("dbb")])
     with pytest.raises(OverrideError, match="is a task but replaces a resource"):
         runner.Store.build(app, [Task("db", run=lambda i: i)])
-    with pytest.raises(DuplicateIdError):
+    with pytest.raises(OverrideError, match="two overrides replace 'db'"):
         runner.Store.build(app, [Resource("db"), Resource("db")])
 
 
 def test_the_app_must_be_a_resource() -> None:
-    with pytest.raises(NotRegisteredError):
+    with pytest.raises(runner.errors.InvalidDefinitionError, match="must be a Resource"):
         runner.Store.build(Task("t", run=lambda i: i))  # type: ignore[arg-type]
 
 
