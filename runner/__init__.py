@@ -29,6 +29,7 @@ from ._main import main as main
 from ._main import serve as serve
 from ._plan import Plan as Plan
 from ._plan import plan as plan
+from ._plan import signature_problem as signature_problem
 from ._runtime import Runtime as Runtime
 from ._runtime import run as run
 from ._schema import Schema as Schema
@@ -64,6 +65,7 @@ __all__ = [
     "plan",
     "run",
     "serve",
+    "signature_problem",
     "testing",
     "waves",
 ]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import FunctionType
 from typing import Any
@@ -208,25 +208,42 @@ def _check_signature(d: Definition, problems: list[RunnerError]) -> None:
     """The callable must accept what the runtime will pass: positionals, then deps by key."""
     attr, positional = _CALLS.get(type(d), ("", ()))
     fn = getattr(d, attr, None)
-    keys = list(getattr(d, "dependencies", ()))
-    if fn is None or _fits(fn, len(positional), keys):
+    if fn is None:
         return
+    problem = signature_problem(fn, attr, positional, list(getattr(d, "dependencies", ())))
+    if problem:
+        problems.append(
+            InvalidDefinitionError(f"{d.kind} {d.id!r}: {problem}", hint=SIGNATURE_HINT)
+        )
+
+
+SIGNATURE_HINT = (
+    "take each dependency as a keyword parameter named like its key (or **deps), "
+    "and declare a dependency for each extra parameter"
+)
+
+
+def signature_problem(
+    fn: Any, role: str, positional: Sequence[str], keys: Sequence[str]
+) -> str | None:
+    """Why ``fn(*positional, **keys)`` would not bind, or ``None`` when it would.
+
+    ``role`` names the call in the message (``run``, ``init``...). Callables without
+    an inspectable signature (some builtins) pass.
+    """
+    if _fits(fn, len(positional), list(keys)):
+        return None
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):  # builtins without a signature: nothing to check
-        return
+        return None
     try:
         sig.bind(*positional, **dict.fromkeys(keys))
     except TypeError as exc:
         call = ", ".join([*positional, *(f"{k}=..." for k in keys)])
-        name = getattr(fn, "__name__", attr)
-        problems.append(
-            InvalidDefinitionError(
-                f"{d.kind} {d.id!r}: {name}{sig} cannot be called as {attr}({call}): {exc}",
-                hint="take each dependency as a keyword parameter named like its key "
-                "(or **deps), and declare a dependency for each extra parameter",
-            )
-        )
+        name = getattr(fn, "__name__", role)
+        return f"{name}{sig} cannot be called as {role}({call}): {exc}"
+    return None
 
 
 def _fits(fn: Any, npos: int, keys: list[str]) -> bool:

@@ -45,6 +45,7 @@ def test_runner_all_is_pinned_and_sorted() -> None:
         "plan",
         "run",
         "serve",
+        "signature_problem",
         "testing",
         "waves",
     }
