@@ -10,7 +10,7 @@ import io
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from ruamel.yaml import YAML
 from ruamel.yaml import events as ev
@@ -85,7 +85,7 @@ def load(text: str, file: str) -> Document:
     return doc
 
 
-def _fail(code: str, message: str, file: str, line: int, col: int, hint: str) -> Any:
+def _fail(code: str, message: str, file: str, line: int, col: int, hint: str) -> NoReturn:
     raise LoadError(Diagnostic(code, message, file, line, col, hint=hint))
 
 
@@ -244,7 +244,9 @@ def _merge(node: Node, path: Path, doc: Document) -> dict[str, Any]:
 
 
 def _describe(node: Node) -> str:
-    return {MappingNode: "a mapping", SequenceNode: "a list"}.get(type(node), "a non-string")
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    return "a list" if isinstance(node, SequenceNode) else "a non-string"
 
 
 def _scalar(node: ScalarNode) -> Any:
