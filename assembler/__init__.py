@@ -1,7 +1,35 @@
 """The assembler: manifest loading, validation, plugins, compilation and the CLI.
 
-Until the assembler lands (issue 3) this package only carries the CLI entry point,
-which says so instead of pretending to run manifests.
+Plugin authors use :data:`hookimpl` and :class:`Component`; tools use :func:`check`
+and :func:`compile_app`. See docs/plugins.md and docs/manifest.md.
 """
 
-__all__: list[str] = []
+from ._compile import compile_app as compile_app
+from ._diagnostics import Diagnostic as Diagnostic
+from ._diagnostics import Mark as Mark
+from ._manifest import Manifest as Manifest
+from ._plugins import Component as Component
+from ._plugins import PluginInfo as PluginInfo
+from ._plugins import Plugins as Plugins
+from ._plugins import Report as Report
+from ._plugins import hookimpl as hookimpl
+from ._plugins import load_plugins as load_plugins
+from ._schema import composed_schema as composed_schema
+from ._validate import Checked as Checked
+from ._validate import check as check
+
+__all__ = [
+    "Checked",
+    "Component",
+    "Diagnostic",
+    "Manifest",
+    "Mark",
+    "PluginInfo",
+    "Plugins",
+    "Report",
+    "check",
+    "compile_app",
+    "composed_schema",
+    "hookimpl",
+    "load_plugins",
+]

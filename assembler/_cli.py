@@ -1,18 +1,294 @@
+"""The ``assemble`` command. Exit codes: 0 ok, 1 manifest errors or a failed task, 2 usage."""
+
 from __future__ import annotations
 
+import json
+import os
 import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import anyio
+import click
+
+import runner
+
+from ._diagnostics import Diagnostic, render_github, render_json, render_text
+from ._graph import render_graph
+from ._plugins import Plugins, load_plugins
+from ._schema import composed_schema
+from ._validate import Checked, check
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 
 
-def main() -> int:
-    """The ``assemble`` command (placeholder until the assembler lands)."""
-    print(
-        "error[assemble.not_implemented]: the manifest assembler is not built yet\n"
-        "  hint: the runtime (`import runner`) works today; `assemble run` arrives with "
-        "the assembler",
-        file=sys.stderr,
+class _Fail(click.ClickException):
+    """A user-facing failure: printed as ``error[code]: message`` with a hint, no traceback."""
+
+    def __init__(self, code: str, message: str, hint: str = "", exit_code: int = EXIT_ERRORS):
+        super().__init__(message)
+        self.code, self.hint, self.exit_code = code, hint, exit_code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error[{self.code}]: {self.message}", err=True)
+        if self.hint:
+            click.echo(f"  hint: {self.hint}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--plugins",
+    "only",
+    metavar="NAMES",
+    envvar="ASSEMBLE_PLUGINS",
+    help="Load only these plugins (comma-separated entry-point names).",
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    envvar="ASSEMBLE_DEBUG",
+    help="Show Python tracebacks for internal errors.",
+)
+@click.version_option(package_name="assemble", prog_name="assemble")
+@click.pass_context
+def cli(ctx: click.Context, only: str | None, debug: bool) -> None:
+    """Turn a YAML manifest into a running app."""
+    ctx.obj = {
+        "only": [n.strip() for n in only.split(",") if n.strip()] if only else None,
+        "debug": debug,
+    }
+
+
+def _plugins(ctx: click.Context) -> Plugins:
+    if "plugins" not in ctx.obj:
+        ctx.obj["plugins"] = load_plugins(ctx.obj["only"])
+    return ctx.obj["plugins"]  # type: ignore[no-any-return]
+
+
+def _print(diags: Sequence[Diagnostic], checked: Sequence[Checked], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(render_json(diags))
+    elif fmt == "github":
+        if diags:
+            click.echo(render_github(diags))
+    else:
+        sources: dict[str, list[str]] = {}
+        for c in checked:
+            if c.manifest is not None:
+                sources.update(c.manifest.sources)
+        text = render_text(diags, sources)
+        if text:
+            click.echo(text, err=True)
+
+
+def _checked(ctx: click.Context, file: str, fmt: str = "text") -> Checked:
+    result = check(file, _plugins(ctx))
+    if not result.ok or result.diagnostics:
+        _print(result.diagnostics, [result], fmt)
+    if not result.ok:
+        ctx.exit(EXIT_ERRORS)
+    return result
+
+
+def _compiled(ctx: click.Context, file: str) -> runner.Resource:
+    from ._compile import compile_app
+
+    result = _checked(ctx, file)
+    assert result.manifest is not None
+    return compile_app(result.manifest, _plugins(ctx), result.imports)
+
+
+FORMAT = click.Choice(["text", "json", "github"])
+BACKEND = click.option(
+    "--backend",
+    type=click.Choice(["asyncio", "trio"]),
+    default="asyncio",
+    show_default=True,
+    help="The async library to run on.",
+)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+@click.pass_context
+def validate(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
+    """Report every problem of each manifest (exit 1 when there are errors)."""
+    results = [check(f, _plugins(ctx)) for f in files]
+    diags = [d for r in results for d in r.diagnostics]
+    unique = list(dict.fromkeys(diags))  # plugin problems repeat for each file
+    _print(unique, results, fmt)
+    if fmt == "text" and not unique:
+        click.echo(f"ok: {len(files)} manifest(s) valid", err=True)
+    ctx.exit(EXIT_ERRORS if any(not r.ok for r in results) else EXIT_OK)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@BACKEND
+@click.option(
+    "--drain-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for in-flight work on shutdown.",
+)
+@click.pass_context
+def run(ctx: click.Context, file: str, backend: str, drain_timeout: float) -> None:
+    """Validate, start and run the app until SIGINT/SIGTERM, then shut down gracefully."""
+    app = _compiled(ctx, file)
+
+    def ready(rt: runner.Runtime) -> None:
+        store = rt.store
+        click.echo(
+            f"assemble: {app.id} is running ({len(store.resources) - 1} resources, "
+            f"{len(store.tasks)} tasks); stop with Ctrl+C or SIGTERM",
+            err=True,
+        )
+
+    code = anyio.run(
+        lambda: runner.serve(app, on_ready=ready, drain_timeout=drain_timeout), backend=backend
     )
-    return 2
+    ctx.exit(code)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("task")
+@click.option("--input", "input_json", metavar="JSON", help="The task's input, as JSON.")
+@BACKEND
+@click.pass_context
+def call(ctx: click.Context, file: str, task: str, input_json: str | None, backend: str) -> None:
+    """Start the app, run TASK once, print its result as JSON on stdout, shut down."""
+    try:
+        value = json.loads(input_json) if input_json is not None else None
+    except json.JSONDecodeError as exc:
+        raise _Fail(
+            "ASM801",
+            f"--input is not JSON: {exc}",
+            'quote it for the shell: --input \'{"name": "Ada"}\'',
+            EXIT_USAGE,
+        ) from None
+    app = _compiled(ctx, file)
+    store = runner.Store.build(app)
+    if task not in store.tasks:
+        guess = _near(task, list(store.tasks))
+        raise _Fail(
+            "ASM802",
+            f"no task {task!r} in {app.id}",
+            f"did you mean {guess!r}?"
+            if guess
+            else f"tasks: {', '.join(sorted(store.tasks)) or '(none)'}",
+            EXIT_USAGE,
+        )
+
+    async def once() -> Any:
+        async with runner.run(app) as rt:
+            return await rt.run_task(task, value)
+
+    try:
+        result = anyio.run(once, backend=backend)
+    except Exception as exc:
+        if ctx.obj["debug"]:
+            traceback.print_exc()
+        runner.report(exc, sys.stderr)
+        ctx.exit(EXIT_ERRORS)
+    click.echo(json.dumps(result, default=str, ensure_ascii=False))
+
+
+@cli.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file.")
+@click.pass_context
+def schema(ctx: click.Context, output: str | None) -> None:
+    """Print the JSON Schema of manifests, with every installed plugin's component configs."""
+    plugins = _plugins(ctx)
+    for d in plugins.problems:
+        click.echo(f"warning[{d.code}]: {d.message}", err=True)
+    text = json.dumps(composed_schema(plugins), indent=2)
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    else:
+        click.echo(text)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
+)
+@click.pass_context
+def graph(ctx: click.Context, file: str, fmt: str) -> None:
+    """Print the app's dependency graph as Mermaid or DOT."""
+    app = _compiled(ctx, file)
+    click.echo(render_graph(runner.Store.build(app), fmt))
+
+
+@cli.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_context
+def plugins(ctx: click.Context, fmt: str) -> None:
+    """List the installed plugins and the component types they offer."""
+    loaded = _plugins(ctx)
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                [
+                    i.__dict__ | {"components": list(i.components), "provides": list(i.provides)}
+                    for i in loaded.infos
+                ],
+                indent=2,
+            )
+        )
+    elif not loaded.infos:
+        click.echo("no plugins installed (entry-point group `assemble`)")
+    for info in loaded.infos if fmt == "text" else ():
+        click.echo(f"{info.name}  ({info.distribution} {info.version})".rstrip())
+        for name in info.components:
+            comp = loaded.components[name]
+            click.echo(
+                f"  {name:<24} {comp.kind.replace('_', ' ')}"
+                + (f"  {comp.description}" if comp.description else "")
+            )
+        for id in info.provides:
+            click.echo(f"  {id:<24} registered in every app")
+    for d in loaded.problems:
+        click.echo(f"error[{d.code}]: {d.message}\n  hint: {d.hint}", err=True)
+    ctx.exit(EXIT_ERRORS if loaded.problems else EXIT_OK)
+
+
+def _near(word: str, choices: list[str]) -> str | None:
+    from ._manifest import near
+
+    return near(word, choices)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point: no traceback ever reaches a user unless --debug asks for one."""
+    debug = "--debug" in (argv if argv is not None else sys.argv) or bool(
+        os.environ.get("ASSEMBLE_DEBUG")
+    )
+    try:
+        code = cli.main(args=argv, prog_name="assemble", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        code = EXIT_ERRORS
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"error[ASM900]: internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(
+            "  hint: this is a bug in assemble or a plugin; run with --debug for the "
+            "traceback and report it",
+            err=True,
+        )
+        code = EXIT_ERRORS
+    sys.exit(code if isinstance(code, int) else 0)

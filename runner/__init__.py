@@ -26,6 +26,7 @@ from ._definitions import optional as optional
 from ._graph import find_cycles as find_cycles
 from ._graph import waves as waves
 from ._main import main as main
+from ._main import report as report
 from ._main import serve as serve
 from ._plan import Plan as Plan
 from ._plan import plan as plan
@@ -63,6 +64,7 @@ __all__ = [
     "main",
     "optional",
     "plan",
+    "report",
     "run",
     "serve",
     "signature_problem",

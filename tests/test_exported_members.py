@@ -43,6 +43,7 @@ def test_runner_all_is_pinned_and_sorted() -> None:
         "main",
         "optional",
         "plan",
+        "report",
         "run",
         "serve",
         "signature_problem",

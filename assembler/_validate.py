@@ -1,0 +1,660 @@
+"""Validation: every problem of a manifest in one run, each with its place.
+
+Order: load (guard, includes) -> interpolate -> structure (JSON Schema) -> component
+types and plugin configs -> ids and references -> import paths and signatures ->
+compile and the runtime's own checks (cycles) -> plugins' cross-component checks.
+A component with a structural error is skipped by the later stages, so one broken
+component never hides the problems of the others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path as FsPath
+from typing import Any
+
+import jsonschema
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError as SchemaError
+from jsonschema.exceptions import best_match
+
+import runner
+
+from ._diagnostics import Diagnostic, sort_key
+from ._imports import Importer, ImportFailure
+from ._manifest import KIND_OF_SECTION, REDACTED, SECTIONS, Manifest, near, pointer, read
+from ._plugins import Component, Plugins, Report
+from ._yaml import Path
+
+# What a manifest section's `use:` may name, by component kind.
+USE_KINDS = {
+    "resources": ("resource",),
+    "middleware": ("middleware", "resource_middleware"),
+}
+ROLE = {  # section -> (callable key, positional parameters)
+    "resources": ("init", ("config",)),
+    "middleware": ("run", ("call", "config")),
+    "tasks": ("run", ("input",)),
+    "hooks": ("run", ("event",)),
+}
+
+
+@cache
+def manifest_schema() -> dict[str, Any]:
+    """The core manifest schema (schemas/manifest.v1.schema.json)."""
+    return json.loads(_schema_file("manifest.v1.schema.json").read_text())  # type: ignore[no-any-return]
+
+
+def _schema_file(name: str) -> FsPath:
+    here = FsPath(__file__).resolve().parent
+    for folder in (here / "schemas", here.parent / "schemas"):
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(name)  # pragma: no cover  # a broken install
+
+
+@dataclass
+class Checked:
+    """The outcome of :func:`check`: the manifest (if readable) and every diagnostic."""
+
+    manifest: Manifest | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    imports: dict[str, Any] = field(default_factory=dict)
+    broken: set[Path] = field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def check(path: str, plugins: Plugins, env: Mapping[str, str] | None = None) -> Checked:
+    """Validate the manifest at ``path``; the result lists every problem found."""
+    diags: list[Diagnostic] = list(plugins.problems)
+    manifest = read(path, diags.append, env)
+    result = Checked(manifest, diags)
+    if manifest is None:
+        return result
+    v = _Validator(manifest, plugins, result)
+    v.structure()
+    v.components()
+    v.ids()
+    v.references()
+    v.imports()
+    if result.ok:
+        from ._compile import compile_app
+
+        try:
+            app = compile_app(manifest, plugins, result.imports)
+        except runner.errors.RunnerError as exc:
+            v.runtime_problems(exc)
+        else:
+            try:
+                runner.plan(runner.Store.build(app))
+            except runner.errors.RunnerError as exc:
+                v.runtime_problems(exc)
+        v.plugin_checks()
+    result.diagnostics = sorted(_unique(diags), key=sort_key)
+    return result
+
+
+def _unique(diags: list[Diagnostic]) -> Iterator[Diagnostic]:
+    seen = set()
+    for d in diags:
+        key = (d.code, d.file, d.line, d.col, d.message)
+        if key not in seen:
+            seen.add(key)
+            yield d
+
+
+class _Validator:
+    def __init__(self, manifest: Manifest, plugins: Plugins, result: Checked) -> None:
+        self.m, self.plugins, self.result = manifest, plugins, result
+        self.kinds: dict[str, tuple[str, Path]] = {}  # id -> (kind, path)
+
+    # -- reporting --------------------------------------------------------------
+
+    def report(
+        self,
+        code: str,
+        path: Path,
+        message: str,
+        hint: str = "",
+        *,
+        key: bool = False,
+        plugin: str = "core",
+    ) -> None:
+        mark = self.m.place(path, key=key)
+        self.result.diagnostics.append(
+            Diagnostic(
+                code, message, mark.file, mark.line, mark.col, pointer(path), hint, plugin=plugin
+            )
+        )
+
+    def broken(self, path: Path) -> bool:
+        return any(path[: len(b)] == b for b in self.result.broken)
+
+    def each(self, section: str) -> Iterator[tuple[str, dict[str, Any], Path]]:
+        for id, body, path in self.m.components(section):
+            if not self.broken(path):
+                yield id, body, path
+
+    # -- structure --------------------------------------------------------------
+
+    def structure(self) -> None:
+        validator = Draft202012Validator(manifest_schema())
+        for err in validator.iter_errors(self.m.data):
+            self.schema_error(err, (), manifest_schema())
+
+    def schema_error(
+        self, err: SchemaError, base: Path, schema: Any, plugin: str = "core", owner: str = ""
+    ) -> None:
+        """Turn one jsonschema error into a diagnostic at its place, with a useful message."""
+        if err.validator in ("oneOf", "anyOf") and err.context:
+            deeper = [e for e in err.context if len(e.absolute_path) > len(err.absolute_path)]
+            if deeper:
+                err = best_match(deeper)
+            else:
+                return self._one_of(err, base, plugin)
+        path: Path = (*base, *err.absolute_path)
+        self.result.broken.add(path[:2] if len(path) >= 2 and path[0] in SECTIONS else path)
+        what = owner or _owner(path)
+        if owner and plugin != "core":
+            what += f" (plugin {plugin})"
+        code = "ASM603" if plugin != "core" else "ASM104"
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = list(err.schema.get("properties", {})) if isinstance(err.schema, dict) else []
+            for extra in sorted(set(err.instance) - set(allowed)):
+                guess = near(extra, allowed)
+                hint = (
+                    f"did you mean {guess!r}?" if guess else f"allowed here: {', '.join(allowed)}"
+                )
+                self.report(
+                    "ASM101" if plugin == "core" else code,
+                    (*path, extra),
+                    f"unknown key {extra!r} {what}",
+                    hint,
+                    key=True,
+                    plugin=plugin,
+                )
+            return
+        if err.validator == "required":
+            required: list[str] = list(err.validator_value)  # type: ignore[arg-type]
+            present = err.instance if isinstance(err.instance, dict) else {}
+            missing = next((n for n in required if n not in present), "?")
+            self.report(
+                "ASM103" if plugin == "core" else code,
+                path,
+                f"missing required key {missing!r} {what}",
+                f"add `{missing}:`",
+                key=True,
+                plugin=plugin,
+            )
+            return
+        if err.validator == "const" and path == ("assemble",):
+            self.report(
+                "ASM105",
+                path,
+                f"unsupported manifest version {err.instance!r}",
+                "this assemble reads `assemble: 1`",
+            )
+            return
+        value = REDACTED if self.m.is_secret(path) else _short(err.instance)
+        if err.validator == "type":
+            types = err.validator_value
+            expected = " or ".join(types) if isinstance(types, list) else str(types)
+            self.report(
+                "ASM102" if plugin == "core" else code,
+                path,
+                f"expected {_article(expected)} {what}, got {_json_type(err.instance)}"
+                + (f" ({value})" if value != REDACTED else ""),
+                _type_hint(path, expected),
+                plugin=plugin,
+            )
+            return
+        if err.validator == "pattern" and path[-1:] in (("init",), ("run",), ("dispose",)):
+            self.report(
+                "ASM401",
+                path,
+                f"{value} is not an import path",
+                "write `package.module:attribute`, e.g. `my_app.tasks:create_user`",
+            )
+            return
+        if err.validator == "propertyNames" or (
+            err.validator == "pattern" and isinstance(err.instance, str) and len(path) == 2
+        ):
+            self.report(
+                "ASM104",
+                path,
+                f"{value} is not a valid id",
+                "ids use letters, digits, `_`, `-` and `.`, and start with a letter or `_`",
+                key=True,
+                plugin=plugin,
+            )
+            return
+        message = err.message if not self.m.is_secret(path) else _redacted_message(err)
+        self.report(code, path, f"{message} {what}".strip(), "", plugin=plugin)
+
+    def _one_of(self, err: SchemaError, base: Path, plugin: str) -> None:
+        path: Path = (*base, *err.absolute_path)
+        self.result.broken.add(path[:2] if len(path) >= 2 and path[0] in SECTIONS else path)
+        if "dependencies" in path:
+            msg, hint = "a dependency is an id or {ref: id, optional: true}", "e.g. `db: db`"
+        elif "middleware" in path:
+            msg, hint = "a middleware entry is an id or {use: TYPE, config: {...}}", ""
+        elif path[-1:] == ("on",):
+            msg, hint = '`on` is an event id, a list of ids, or "*"', ""
+        else:
+            msg, hint = err.message, ""
+        value = REDACTED if self.m.is_secret(path) else _short(err.instance)
+        self.report("ASM102", path, f"{msg}, got {value}", hint, plugin=plugin)
+
+    # -- component types and their configs -------------------------------------
+
+    def components(self) -> None:
+        for section in SECTIONS:
+            for id, body, path in self.each(section):
+                self.component(section, id, body, path)
+                for i, entry in enumerate(body.get("middleware") or ()):
+                    if isinstance(entry, dict) and "use" in entry:
+                        self.use(
+                            section if section == "resources" else "tasks",
+                            entry,
+                            (*path, "middleware", i),
+                            inline=True,
+                        )
+
+    def component(self, section: str, id: str, body: dict[str, Any], path: Path) -> None:
+        kind = KIND_OF_SECTION[section]
+        how = [k for k in ("use", "init", "run", "remote") if k in body]
+        if section in ("resources", "middleware", "tasks"):
+            if len(how) > 1:
+                self.report(
+                    "ASM106",
+                    (*path, how[1]),
+                    f"{kind} {id!r} sets both `{how[0]}` and `{how[1]}`",
+                    "keep exactly one",
+                    key=True,
+                )
+                self.result.broken.add(path)
+                return
+            if not how and section != "resources":
+                need = "`use` or `run`" if section == "middleware" else "`run` (or `remote: true`)"
+                self.report(
+                    "ASM103",
+                    path,
+                    f"{kind} {id!r} needs {need}",
+                    "point `run` at a function: `my_app.module:function`",
+                    key=True,
+                )
+                self.result.broken.add(path)
+                return
+        if "use" in body:
+            self.use(section, body, path, inline=False)
+        for key in ("config_schema", "input_schema", "result_schema", "payload_schema"):
+            if key in body:
+                self.metaschema((*path, key), body[key])
+        if "config_schema" in body and "config" in body and self.ok_schema(body["config_schema"]):
+            self.config(
+                runner.Schema(body["config_schema"]),
+                body["config"],
+                (*path, "config"),
+                f"{kind} {id!r}",
+            )
+
+    def use(self, section: str, body: dict[str, Any], path: Path, *, inline: bool) -> None:
+        name = body["use"]
+        comp = self.plugins.components.get(name)
+        if comp is None:
+            guess = near(name, list(self.plugins.components))
+            hint = (
+                f"did you mean {guess!r}?"
+                if guess
+                else (
+                    "install the plugin that offers it (`assemble plugins` lists what is installed)"
+                )
+            )
+            self.report("ASM201", (*path, "use"), f"unknown component type {name!r}", hint)
+            self.result.broken.add(path[:2])
+            return
+        wanted = "middleware" if inline and section == "tasks" else None
+        allowed = (wanted,) if wanted else USE_KINDS.get(section, ())
+        if inline and section == "resources":
+            allowed = ("resource_middleware",)
+        if comp.kind not in allowed:
+            self.report(
+                "ASM202",
+                (*path, "use"),
+                f"{name!r} is a {comp.kind.replace('_', ' ')} "
+                f"type (plugin {comp.plugin}), not usable here",
+                f"declare it under `{_section_for(comp.kind)}:`",
+                plugin=comp.plugin,
+            )
+            self.result.broken.add(path[:2])
+            return
+        if comp.config_schema is not None:
+            self.config(
+                _component_schema(comp),
+                body.get("config"),
+                (*path, "config"),
+                f"{comp.name!r}",
+                plugin=comp.plugin,
+            )
+
+    def config(
+        self, schema: runner.Schema, config: Any, path: Path, owner: str, plugin: str = "core"
+    ) -> None:
+        validator = schema._validator
+        for err in validator.iter_errors(config):
+            self.schema_error(err, path, schema.schema, plugin, f"in the config of {owner}")
+
+    def ok_schema(self, schema: Any) -> bool:
+        try:
+            Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError:
+            return False
+        return True
+
+    def metaschema(self, path: Path, schema: Any) -> None:
+        try:
+            Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            err = (
+                best_match(
+                    Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(schema)
+                )
+                or exc
+            )
+            where = (*path, *err.absolute_path)
+            self.report(
+                "ASM107",
+                where,
+                f"not a valid JSON Schema: {err.message}",
+                "schemas follow JSON Schema draft 2020-12",
+            )
+            self.result.broken.add(path[:2])
+
+    # -- ids and references -----------------------------------------------------
+
+    def ids(self) -> None:
+        root = self.m.data.get("id")
+        if isinstance(root, str):
+            self.kinds[root] = ("app", ("id",))
+        for section in SECTIONS:
+            for id, _, path in self.m.components(section):
+                if id in self.kinds:
+                    other_kind, other = self.kinds[id]
+                    first = self.m.place(other, key=True)
+                    self.report(
+                        "ASM204",
+                        path,
+                        f"id {id!r} names a {KIND_OF_SECTION[section]} "
+                        f"and a {other_kind} (first at {first.file}:{first.line})",
+                        "ids are global: rename one of them",
+                        key=True,
+                    )
+                    continue
+                self.kinds[id] = (KIND_OF_SECTION[section], path)
+                if id in self.plugins.provided:
+                    _, plugin = self.plugins.provided[id]
+                    self.report(
+                        "ASM205",
+                        path,
+                        f"id {id!r} is taken by plugin {plugin!r}",
+                        f"rename it; {plugin} registers {id!r} in every app",
+                        key=True,
+                    )
+        for id, (definition, plugin) in self.plugins.provided.items():
+            self.kinds.setdefault(id, (_runner_kind(definition), ("plugin", plugin)))
+
+    def references(self) -> None:
+        for section in SECTIONS:
+            for _, body, path in self.each(section):
+                self.dependencies(body, path)
+                for i, entry in enumerate(body.get("middleware") or ()):
+                    if isinstance(entry, str):
+                        want = "middleware" if section != "resources" else "resource middleware"
+                        self.ref(entry, (*path, "middleware", i), ("middleware",), want)
+                for tag in body.get("tags") or {}:
+                    if tag not in self.plugin_tags() and self.kinds.get(tag, ("",))[0] != "tag":
+                        self.unknown(
+                            tag,
+                            (*path, "tags", tag),
+                            "tag",
+                            key=True,
+                            choices=[*self.plugin_tags(), *self.ids_of("tag")],
+                        )
+                    elif tag in self.plugin_tags():
+                        comp = self.plugins.components[tag]
+                        if comp.config_schema is not None:
+                            self.config(
+                                _component_schema(comp),
+                                body["tags"][tag],
+                                (*path, "tags", tag),
+                                repr(tag),
+                                plugin=comp.plugin,
+                            )
+                    else:
+                        self.user_tag_config(tag, body["tags"][tag], (*path, "tags", tag))
+                if section == "hooks":
+                    on = body.get("on")
+                    targets = [on] if isinstance(on, str) else on if isinstance(on, list) else []
+                    for i, event in enumerate(targets):
+                        at = (*path, "on") if isinstance(on, str) else (*path, "on", i)
+                        if event != "*":
+                            self.ref(event, at, ("event",), "event")
+
+    def plugin_tags(self) -> list[str]:
+        return [n for n, c in self.plugins.components.items() if c.kind == "tag"]
+
+    def ids_of(self, kind: str) -> list[str]:
+        return [i for i, (k, _) in self.kinds.items() if k == kind]
+
+    def user_tag_config(self, tag: str, config: Any, path: Path) -> None:
+        body = (self.m.data.get("tags") or {}).get(tag) or {}
+        schema = body.get("config_schema") if isinstance(body, dict) else None
+        if schema is not None and self.ok_schema(schema):
+            self.config(runner.Schema(schema), config, path, repr(tag))
+
+    def dependencies(self, body: dict[str, Any], path: Path) -> None:
+        deps = body.get("dependencies")
+        if not isinstance(deps, dict):
+            return
+        for key, target in deps.items():
+            ref, optional = (
+                (target, False)
+                if isinstance(target, str)
+                else (target.get("ref"), bool(target.get("optional")))
+            )
+            at = (*path, "dependencies", key)
+            if not isinstance(ref, str):
+                continue
+            if ref not in self.kinds:
+                if not optional:
+                    self.unknown(ref, at, "id", choices=list(self.kinds))
+                continue
+            kind = self.kinds[ref][0]
+            if kind not in ("resource", "task", "event", "context", "app"):
+                self.report(
+                    "ASM206",
+                    at,
+                    f"{ref!r} is a {kind}; it cannot be a dependency",
+                    "depend on resources, tasks, events or contexts",
+                )
+
+    def ref(self, ref: str, at: Path, kinds: tuple[str, ...], what: str) -> None:
+        found = self.kinds.get(ref)
+        if found is None:
+            self.unknown(
+                ref, at, what, choices=[i for i, (k, _) in self.kinds.items() if k in kinds]
+            )
+        elif found[0] not in kinds:
+            self.report(
+                "ASM206",
+                at,
+                f"{ref!r} is a {found[0]}, not {_article(what)}",
+                f"name {_article(what)} here",
+            )
+
+    def unknown(
+        self, ref: str, at: Path, what: str, *, choices: list[str], key: bool = False
+    ) -> None:
+        guess = near(ref, choices)
+        hint = f"did you mean {guess!r}?" if guess else f"declare {ref!r} in the manifest"
+        self.report("ASM203", at, f"unknown {what} {ref!r}", hint, key=key)
+
+    # -- import paths -------------------------------------------------------------
+
+    def imports(self) -> None:
+        data = self.m.data
+        folders = [
+            self.m.base_dir / p for p in data.get("python_path", ["."]) if isinstance(p, str)
+        ]
+        allow = [a for a in data.get("allow_imports", []) if isinstance(a, str)]
+        importer = Importer(folders, self.plugins.packages, allow)
+        for section in ("resources", "middleware", "tasks", "hooks"):
+            for id, body, path in self.each(section):
+                for key in ("init", "run", "dispose"):
+                    if isinstance(body.get(key), str):
+                        self.callable(importer, section, id, body, (*path, key))
+
+    def callable(
+        self, importer: Importer, section: str, id: str, body: dict[str, Any], path: Path
+    ) -> None:
+        text = body[str(path[-1])]
+        try:
+            fn = importer.resolve(text)
+        except ImportFailure as exc:
+            p = exc.problem
+            self.report(p.code, path, p.message, p.hint)
+            self.result.broken.add(path[:2])
+            return
+        self.result.imports[text] = fn
+        role, positional = ROLE[section]
+        keys = (
+            list(body.get("dependencies") or {})
+            if isinstance(body.get("dependencies"), dict)
+            else []
+        )
+        if path[-1] == "dispose":
+            role, positional, keys = "dispose", ("value",), []
+        problem = runner.signature_problem(fn, role, positional, keys)
+        if problem:
+            self.report(
+                "ASM406",
+                path,
+                f"{KIND_OF_SECTION[section]} {id!r}: {problem}",
+                "take each dependency as a keyword parameter named like its key (or **deps)",
+            )
+
+    # -- after compiling ----------------------------------------------------------
+
+    def runtime_problems(self, exc: runner.errors.RunnerError) -> None:
+        problems = list(exc.exceptions) if isinstance(exc, ExceptionGroup) else [exc]
+        for p in problems:
+            if isinstance(p, runner.errors.CycleError):
+                first = p.path[0]
+                where = self.kinds.get(first, ("", (first,)))[1]
+                self.report(
+                    "ASM501",
+                    (*where, "dependencies") if where[0] in SECTIONS else where,
+                    str(p.message),
+                    p.hint,
+                )
+            else:
+                owner = getattr(p, "owner", None) or getattr(p, "id", None) or ""
+                where = self.kinds.get(str(owner), ("", ()))[1]
+                hint = getattr(p, "hint", "")
+                self.report(
+                    "ASM502",
+                    where if where and where[0] in SECTIONS else (),
+                    str(getattr(p, "message", p)),
+                    hint,
+                )
+
+    def plugin_checks(self) -> None:
+        def sink(plugin: str, code: str, at: tuple[Any, ...], message: str, hint: str) -> None:
+            self.report(code, at, message, hint, plugin=plugin)
+
+        for impl in self.plugins.manager.hook.assemble_validate.get_hookimpls():
+            report = Report(impl.plugin_name, sink)
+            try:
+                impl.function(manifest=self.m, report=report)
+            except Exception as exc:
+                self.report(
+                    "ASM604",
+                    (),
+                    f"plugin {impl.plugin_name!r} failed in "
+                    f"assemble_validate: {type(exc).__name__}: {exc}",
+                    "this is a bug in the plugin; run with --debug for its traceback",
+                    plugin=impl.plugin_name,
+                )
+
+
+@cache
+def _component_schema_cached(name: str, plugin: str, schema_json: str) -> runner.Schema:
+    return runner.Schema(json.loads(schema_json), owner=name)
+
+
+def _component_schema(comp: Component) -> runner.Schema:
+    return _component_schema_cached(
+        comp.name, comp.plugin, json.dumps(comp.config_schema, sort_keys=True)
+    )
+
+
+def _owner(path: Path) -> str:
+    if len(path) >= 2 and path[0] in SECTIONS:
+        kind = KIND_OF_SECTION[str(path[0])]
+        return f"in {kind} {path[1]!r}"
+    if len(path) == 1:
+        return "at the top level"
+    return f"at {pointer(path)}" if path else "at the top level"
+
+
+def _article(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "a map"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_hint(path: Path, expected: str) -> str:
+    if expected == "object":
+        return "write a map: `key: value` lines indented under it"
+    if expected == "array":
+        return "write a list: `[a, b]` or `- item` lines"
+    if expected == "string":
+        return "quote the value to make it text"
+    return ""
+
+
+def _redacted_message(err: SchemaError) -> str:
+    return f"the value (from the environment, {REDACTED}) fails `{err.validator}`"
+
+
+def _section_for(kind: str) -> str:
+    return {"resource": "resources", "tag": "tags (as a task's tag)"}.get(kind, "middleware")
+
+
+def _runner_kind(d: runner.Definition) -> str:
+    if isinstance(d, runner.AsyncContext):
+        return "context"
+    if isinstance(d, runner.TaskMiddleware | runner.ResourceMiddleware):
+        return "middleware"
+    return d.kind
