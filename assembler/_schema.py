@@ -41,8 +41,8 @@ def composed_schema(plugins: Plugins) -> dict[str, Any]:
     for target in ("resource", "middleware"):
         if rules[target]:
             defs[target]["allOf"] = rules[target]
-    inline = defs["middleware_list"]["items"]["oneOf"][1]
-    inline["allOf"] = rules["middleware"]
+    if rules["middleware"]:
+        defs["middleware_list"]["items"]["oneOf"][1]["allOf"] = rules["middleware"]
     return schema
 
 
