@@ -77,7 +77,7 @@ class _Compiler:
         )
 
     def resource(self, id: str, body: dict[str, Any]) -> runner.Resource:
-        config = body.get("config")
+        config = body.get("config", {} if "use" in body else None)
         deps = _deps(body.get("dependencies"))
         if "use" in body:
             comp = self.plugins.components[body["use"]]
@@ -99,7 +99,7 @@ class _Compiler:
         )
 
     def middleware(self, id: str, body: dict[str, Any]) -> runner.Definition:
-        config = body.get("config")
+        config = body.get("config", {} if "use" in body else None)
         if "use" in body:
             comp = self.plugins.components[body["use"]]
             return self.component_middleware(id, comp, config, body)

@@ -126,7 +126,8 @@ class _Validator:
         key: bool = False,
         plugin: str = "core",
     ) -> None:
-        mark = self.m.place(path, key=key)
+        component = len(path) == 2 and path[0] in SECTIONS  # point at the id itself
+        mark = self.m.place(path, key=key or component)
         self.result.diagnostics.append(
             Diagnostic(
                 code, message, mark.file, mark.line, mark.col, pointer(path), hint, plugin=plugin
@@ -337,7 +338,7 @@ class _Validator:
         if comp.config_schema is not None:
             self.config(
                 _component_schema(comp),
-                body.get("config"),
+                body.get("config", {}),
                 (*path, "config"),
                 f"{comp.name!r}",
                 plugin=comp.plugin,
