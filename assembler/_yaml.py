@@ -6,16 +6,16 @@ events once: no alias is ever expanded beyond the caps (DESIGN §8).
 
 from __future__ import annotations
 
+import copy
 import io
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from ruamel.yaml import YAML
 from ruamel.yaml import events as ev
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.nodes import ScalarNode
 
 from ._diagnostics import Diagnostic, Mark
 
@@ -60,10 +60,11 @@ def load(text: str, file: str) -> Document:
             "split it with `include:` into smaller files",
         )
     yaml = YAML(typ="safe", pure=True)
+    doc = Document(file, None, text.splitlines())
+    builder = _Builder(doc, yaml.resolver)
     try:
-        directive = next((i for i, t in enumerate(text.splitlines(), 1) if t.startswith("%")), 1)
-        _guard(yaml.parse(io.StringIO(text)), file, directive)
-        root = yaml.compose(io.StringIO(text))
+        for event in yaml.parse(io.StringIO(text)):
+            builder.feed(event)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
@@ -71,8 +72,7 @@ def load(text: str, file: str) -> Document:
         _fail("ASM003", f"YAML syntax error: {problem}", file, line, col, _syntax_hint(problem))
     except YAMLError as exc:  # pragma: no cover  # ruamel marks every syntax error
         _fail("ASM003", f"YAML syntax error: {exc}", file, 1, 1, "")
-    doc = Document(file, None, text.splitlines())
-    if root is None:
+    if not builder.documents or builder.empty:
         _fail(
             "ASM012",
             "the file is empty",
@@ -81,7 +81,6 @@ def load(text: str, file: str) -> Document:
             1,
             "a manifest is a mapping that starts with `assemble: 1`",
         )
-    doc.data = _build(root, (), doc)
     return doc
 
 
@@ -97,156 +96,213 @@ def _syntax_hint(problem: str) -> str:
     return "check the indentation and quoting around this place"
 
 
-def _guard(events: Iterator[Any], file: str, directive_line: int = 1) -> None:
-    """Reject directives, tags, bombs and depth before any node is built."""
-    frames: list[list[Any]] = [[None, 0]]  # [anchor, expanded size so far]
-    sizes: dict[str, int] = {}
-    aliases = documents = 0
-    for e in events:
+class _Frame:
+    """An open map or list while events stream in."""
+
+    __slots__ = ("anchor", "key", "key_mark", "merges", "path", "size", "value")
+
+    def __init__(self, value: Any, path: Path, anchor: str | None) -> None:
+        self.value, self.path, self.anchor = value, path, anchor
+        self.size = 1  # nodes this collection expands to, aliases included
+        self.key: str | None = None
+        self.key_mark: Mark | None = None
+        self.merges: list[tuple[Any, Mark]] | None = None
+
+
+_MERGE = object()
+
+
+class _Builder:
+    """One pass over the events: the guard (DESIGN §8) and the data, with every place.
+
+    Caps are checked before an alias is copied, so a bomb is refused after reading
+    its few hundred events, never expanded.
+    """
+
+    def __init__(self, doc: Document, resolver: Any) -> None:
+        self.doc, self.resolver = doc, resolver
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.aliases = self.documents = self.total = 0
+        self.empty = True
+
+    def mark(self, e: Any) -> Mark:
         m = e.start_mark
-        line, col = (m.line + 1, m.column + 1) if m else (1, 1)
+        return Mark(self.doc.file, m.line + 1, m.column + 1) if m else Mark(self.doc.file, 1, 1)
+
+    def fail(self, code: str, message: str, at: Mark, hint: str) -> NoReturn:
+        _fail(code, message, at.file, at.line, at.col, hint)
+
+    def feed(self, e: Any) -> None:
         if isinstance(e, ev.DocumentStartEvent):
-            documents += 1
-            if documents > 1:
-                _fail(
-                    "ASM010",
-                    "a manifest holds one YAML document; found another",
-                    file,
-                    line,
-                    col,
-                    "remove the `---` separator, or move the second document to its own file",
-                )
-            if e.version and tuple(e.version) != (1, 2):
-                version = ".".join(map(str, e.version))
-                _fail(
-                    "ASM004",
-                    f"%YAML {version} is not supported; manifests are YAML 1.2",
-                    file,
-                    line,
-                    col,
-                    "remove the %YAML directive (YAML 1.2 is the default)",
-                )
-        if getattr(e, "tag", None) is not None:
-            _fail(
+            self.document_start(e)
+        elif getattr(e, "tag", None) is not None:
+            tag = str(e.tag).replace(_TAG, "!!")
+            self.fail(
                 "ASM005",
-                f"explicit YAML tag {e.tag!r} is not allowed",
-                file,
-                line,
-                col,
+                f"explicit YAML tag {tag!r} is not allowed",
+                self.mark(e),
                 "remove the tag: values are plain strings, numbers, booleans, lists and maps",
             )
-        if isinstance(e, ev.AliasEvent):
-            aliases += 1
-            if aliases > MAX_ALIASES:
-                _fail(
-                    "ASM007",
-                    f"more than {MAX_ALIASES} aliases",
-                    file,
-                    line,
-                    col,
-                    "use fewer `*alias` references (or `include:`)",
-                )
-            size = sizes.get(e.anchor, 1)
-            frames[-1][1] += size
         elif isinstance(e, ev.ScalarEvent):
-            frames[-1][1] += 1
-            if e.anchor:
-                sizes[e.anchor] = 1
+            self.scalar(e)
+        elif isinstance(e, ev.AliasEvent):
+            self.alias(e)
         elif isinstance(e, ev.CollectionStartEvent):
-            frames.append([e.anchor, 1])
-            if len(frames) - 1 > MAX_DEPTH:
-                _fail(
-                    "ASM009",
-                    f"nesting deeper than {MAX_DEPTH} levels",
-                    file,
-                    line,
-                    col,
-                    "flatten the structure",
-                )
+            self.start(e)
         elif isinstance(e, ev.CollectionEndEvent):
-            anchor, size = frames.pop()
-            if anchor:
-                sizes[anchor] = size
-            frames[-1][1] += size
-        if frames[0][1] + sum(f[1] for f in frames[1:]) > MAX_NODES:
-            _fail(
+            self.end()
+
+    def document_start(self, e: Any) -> None:
+        self.documents += 1
+        if self.documents > 1:
+            self.fail(
+                "ASM010",
+                "a manifest holds one YAML document; found another",
+                self.mark(e),
+                "remove the `---` separator, or move the second document to its own file",
+            )
+        if e.version and tuple(e.version) != (1, 2):
+            version = ".".join(map(str, e.version))
+            line = next((i for i, t in enumerate(self.doc.lines, 1) if t.startswith("%")), 1)
+            self.fail(
+                "ASM004",
+                f"%YAML {version} is not supported; manifests are YAML 1.2",
+                Mark(self.doc.file, line, 1),
+                "remove the %YAML directive (1.2 is the default)",
+            )
+
+    def count(self, size: int, at: Mark) -> None:
+        self.total += size
+        if self.total > MAX_NODES:
+            self.fail(
                 "ASM008",
                 f"the document expands to more than {MAX_NODES:,} nodes",
-                file,
-                line,
-                col,
+                at,
                 "aliases that nest aliases multiply: this looks like a YAML bomb",
             )
 
+    def scalar(self, e: Any) -> None:
+        at = self.mark(e)
+        self.count(1, at)
+        tag = self.resolver.resolve(ScalarNode, e.value, e.implicit)
+        if e.anchor:
+            self.anchors[e.anchor] = (_scalar(ScalarNode(tag, e.value)), 1)
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and isinstance(frame.value, dict) and frame.key is None:
+            self.map_key(frame, e.value, tag, at)
+            return
+        self.place(_scalar(ScalarNode(tag, e.value)), at, 1, e.anchor)
 
-def _mark(node: Node, file: str) -> Mark:
-    return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
-
-
-def _build(node: Node, path: Path, doc: Document) -> Any:
-    doc.marks.setdefault(path, _mark(node, doc.file))
-    if isinstance(node, ScalarNode):
-        return _scalar(node)
-    if isinstance(node, SequenceNode):
-        return [_build(item, (*path, i), doc) for i, item in enumerate(node.value)]
-    assert isinstance(node, MappingNode)
-    out: dict[str, Any] = {}
-    merged: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        if key_node.tag == _TAG + "merge":
-            merged.update(_merge(value_node, path, doc))
-            continue
-        key = _scalar(key_node) if isinstance(key_node, ScalarNode) else None
+    def map_key(self, frame: _Frame, text: str, tag: str, at: Mark) -> None:
+        if tag == _TAG + "merge":
+            frame.key, frame.key_mark = _MERGE, at  # type: ignore[assignment]
+            return
+        key = _scalar(ScalarNode(tag, text))
         if not isinstance(key, str):
-            m = _mark(key_node, doc.file)
-            _fail(
-                "ASM011",
-                f"mapping keys must be strings, got {_describe(key_node)}",
-                doc.file,
-                m.line,
-                m.col,
-                "quote the key",
-            )
-        if key in out:
-            m, first = _mark(key_node, doc.file), doc.key_marks[(*path, key)]
-            _fail(
+            key = text  # `1: x` or `true: x`: YAML types the key; a manifest key is its text
+        path = (*frame.path, key)
+        if key in frame.value:
+            first = self.doc.key_marks[path]
+            self.fail(
                 "ASM006",
                 f"duplicate key {key!r} (first at line {first.line})",
-                doc.file,
-                m.line,
-                m.col,
+                at,
                 "keep one of them; YAML maps cannot repeat a key",
             )
-        doc.key_marks[(*path, key)] = _mark(key_node, doc.file)
-        out[key] = _build(value_node, (*path, key), doc)
-    for key, value in merged.items():
-        out.setdefault(key, value)
-    return out
+        frame.key, frame.key_mark = key, at
+        self.doc.key_marks[path] = at
 
-
-def _merge(node: Node, path: Path, doc: Document) -> dict[str, Any]:
-    """``<<: *base`` (or a list of them): keys not set here come from the merged maps."""
-    sources = node.value if isinstance(node, SequenceNode) else [node]
-    out: dict[str, Any] = {}
-    for src in reversed(sources):
-        if not isinstance(src, MappingNode):
-            m = _mark(src, doc.file)
-            _fail(
-                "ASM013",
-                "`<<` merges maps only",
-                doc.file,
-                m.line,
-                m.col,
-                "write `<<: *anchor` where the anchor names a mapping",
+    def alias(self, e: Any) -> None:
+        at = self.mark(e)
+        self.aliases += 1
+        if self.aliases > MAX_ALIASES:
+            self.fail(
+                "ASM007",
+                f"more than {MAX_ALIASES} aliases",
+                at,
+                "use fewer `*alias` references (or `include:`)",
             )
-        out.update(_build(src, path, doc))
-    return out
+        if e.anchor not in self.anchors:
+            self.fail(
+                "ASM003",
+                f"YAML error: alias *{e.anchor} refers to no anchor",
+                at,
+                f"define `&{e.anchor}` on a value before this alias",
+            )
+        value, size = self.anchors[e.anchor]
+        self.count(size, at)
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and isinstance(frame.value, dict) and frame.key is None:
+            self.fail("ASM011", "mapping keys must be strings, got an alias", at, "write the key")
+        self.place(copy.deepcopy(value), at, size, None)
 
+    def start(self, e: Any) -> None:
+        at = self.mark(e)
+        self.count(1, at)
+        if len(self.stack) >= MAX_DEPTH:
+            self.fail(
+                "ASM009", f"nesting deeper than {MAX_DEPTH} levels", at, "flatten the structure"
+            )
+        parent = self.stack[-1] if self.stack else None
+        if parent is not None and isinstance(parent.value, dict) and parent.key is None:
+            kind = "a mapping" if isinstance(e, ev.MappingStartEvent) else "a list"
+            self.fail("ASM011", f"mapping keys must be strings, got {kind}", at, "quote the key")
+        path = self.child_path(parent)
+        self.doc.marks.setdefault(path, at)
+        value: Any = {} if isinstance(e, ev.MappingStartEvent) else []
+        self.stack.append(_Frame(value, path, e.anchor))
 
-def _describe(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    return "a list" if isinstance(node, SequenceNode) else "a non-string"
+    def end(self) -> None:
+        frame = self.stack.pop()
+        if frame.merges:
+            for merged, at in frame.merges:
+                for source in merged if isinstance(merged, list) else [merged]:
+                    if not isinstance(source, dict):
+                        self.fail(
+                            "ASM013",
+                            "`<<` merges maps only",
+                            at,
+                            "write `<<: *anchor` where the anchor names a mapping",
+                        )
+                    for k, v in source.items():
+                        frame.value.setdefault(k, v)
+        if frame.anchor:
+            self.anchors[frame.anchor] = (frame.value, frame.size)
+        self.place(frame.value, self.doc.marks[frame.path], frame.size, None, collection=True)
+
+    def child_path(self, parent: _Frame | None) -> Path:
+        if parent is None:
+            return ()
+        if isinstance(parent.value, list):
+            return (*parent.path, len(parent.value))
+        if parent.key is _MERGE:
+            return parent.path
+        assert parent.key is not None
+        return (*parent.path, parent.key)
+
+    def place(
+        self, value: Any, at: Mark, size: int, anchor: str | None, *, collection: bool = False
+    ) -> None:
+        self.empty = False
+        parent = self.stack[-1] if self.stack else None
+        if parent is None:
+            self.doc.data = value
+            return
+        parent.size += size
+        if isinstance(parent.value, list):
+            if not collection:
+                self.doc.marks.setdefault((*parent.path, len(parent.value)), at)
+            parent.value.append(value)
+            return
+        if parent.key is _MERGE:
+            parent.merges = [*(parent.merges or []), (value, parent.key_mark or at)]
+        else:
+            assert parent.key is not None
+            if not collection:
+                self.doc.marks.setdefault((*parent.path, parent.key), at)
+            parent.value[parent.key] = value
+        parent.key = None
 
 
 def _scalar(node: ScalarNode) -> Any:
