@@ -79,7 +79,7 @@ class Importer:
         if not callable(obj):
             raise _Problem(
                 "ASM405",
-                f"{path} is a {type(obj).__name__}, not a callable",
+                f"{path} is {_article(type(obj).__name__)}, not a callable",
                 "point at a function (or a class or object with __call__)",
             )
         self.cache[path] = obj
@@ -129,3 +129,7 @@ class _Problem(Exception):
 
 
 ImportFailure = _Problem
+
+
+def _article(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word

@@ -87,20 +87,21 @@ def read(path: str, sink: Sink, env: Mapping[str, str] | None = None) -> Manifes
     if doc is None:
         return None
     if not isinstance(doc.data, dict):
+        at = doc.marks.get((), Mark(doc.file, 1, 1))
         sink(
             Diagnostic(
                 "ASM102",
                 "a manifest is a mapping (key: value lines)",
                 doc.file,
-                1,
-                1,
+                at.line,
+                at.col,
                 hint="start the file with `assemble: 1` and `id: my_app`",
             )
         )
         return None
     _adopt(manifest, doc, (), fs.resolve().parent)
     manifest.data = doc.data
-    _include(manifest, doc.data, fs.resolve(), sink, [fs.resolve()])
+    _include(manifest, doc, fs.resolve(), sink, [fs.resolve()])
     Interpolator(manifest, os.environ if env is None else env, sink).run()
     return manifest
 
@@ -127,7 +128,9 @@ def _load_file(fs: FsPath, sink: Sink, at: Mark | None) -> Document | None:
                 where.file,
                 where.line,
                 where.col,
-                hint="check the path (relative paths start at the manifest's folder)",
+                hint="save the file as UTF-8"
+                if isinstance(exc, UnicodeDecodeError)
+                else "check the path (relative paths start at the manifest's folder)",
             )
         )
         return None
@@ -148,15 +151,15 @@ def _adopt(manifest: Manifest, doc: Document, prefix: Path, folder: FsPath) -> N
 
 
 def _include(
-    manifest: Manifest, data: dict[str, Any], here: FsPath, sink: Sink, chain: list[FsPath]
+    manifest: Manifest, doc: Document, here: FsPath, sink: Sink, chain: list[FsPath]
 ) -> None:
-    includes = data.get("include")
+    includes = doc.data.get("include")
     if not isinstance(includes, list):
         return
     for i, rel in enumerate(includes):
         if not isinstance(rel, str):
             continue  # the schema reports it
-        at = manifest.place(("include", i)) if here == chain[0] else Mark(_display(here), 1, 1)
+        at = doc.marks.get(("include", i), Mark(doc.file, 1, 1))
         target = (here.parent / rel).resolve()
         if target in chain:
             loop = " -> ".join(_display(p) for p in [*chain, target])
@@ -171,23 +174,25 @@ def _include(
                 )
             )
             continue
-        doc = _load_file(target, sink, at)
-        if doc is None:
+        fragment = _load_file(target, sink, at)
+        if fragment is None:
             continue
-        if not isinstance(doc.data, dict):
+        if not isinstance(fragment.data, dict):
+            start = fragment.marks.get((), Mark(fragment.file, 1, 1))
             sink(
                 Diagnostic(
                     "ASM102",
-                    f"included file {doc.file} is not a mapping",
-                    doc.file,
-                    1,
-                    1,
+                    f"included file {fragment.file} is not a mapping",
+                    fragment.file,
+                    start.line,
+                    start.col,
                     hint="an include holds sections such as `tasks:`",
                 )
             )
             continue
-        _merge_fragment(manifest, doc, target, sink)
-        _include(manifest, doc.data, target, sink, [*chain, target])
+        manifest.sources[fragment.file] = fragment.lines
+        _merge_fragment(manifest, fragment, target, sink)
+        _include(manifest, fragment, target, sink, [*chain, target])
 
 
 def _merge_fragment(manifest: Manifest, doc: Document, fs: FsPath, sink: Sink) -> None:
@@ -276,6 +281,7 @@ class Interpolator:
         parts: list[Any] = []
         pos, secret = 0, False
         for match in _TOKEN.finditer(text):
+            self.literal(text[pos : match.start()], path)
             parts.append(text[pos : match.start()])
             pos = match.end()
             if match.group(0) == "$${":
@@ -297,9 +303,19 @@ class Interpolator:
                 )
                 value = ""
             parts.append("" if value is None else _text(value))
+        self.literal(text[pos:], path)
         parts.append(text[pos:])
         self.mark_secret(path, secret)
         return "".join(parts)
+
+    def literal(self, text: str, path: Path) -> None:
+        if "${" in text:
+            self.error(
+                "ASM303",
+                path,
+                "`${` is not closed with `}`",
+                "close the reference (${env.NAME}), or write $${ for a literal ${",
+            )
 
     def mark_secret(self, path: Path, secret: bool) -> None:
         if secret:

@@ -134,6 +134,13 @@ class _Validator:
             )
         )
 
+    def mark_broken(self, path: Path) -> None:
+        """Later stages skip the component (or top-level key) a structural error is in."""
+        if len(path) >= 2 and path[0] in SECTIONS:
+            self.result.broken.add(path[:2])
+        elif path:
+            self.result.broken.add(path[:1])
+
     def broken(self, path: Path) -> bool:
         return any(path[: len(b)] == b for b in self.result.broken)
 
@@ -153,14 +160,20 @@ class _Validator:
         self, err: SchemaError, base: Path, schema: Any, plugin: str = "core", owner: str = ""
     ) -> None:
         """Turn one jsonschema error into a diagnostic at its place, with a useful message."""
+        if (
+            err.validator in ("oneOf", "anyOf")
+            and err.absolute_path
+            and err.absolute_path[-1] == "on"
+        ):
+            return self._one_of(err, base, plugin)
         if err.validator in ("oneOf", "anyOf") and err.context:
-            deeper = [e for e in err.context if len(e.absolute_path) > len(err.absolute_path)]
-            if deeper:
-                err = best_match(deeper)
-            else:
-                return self._one_of(err, base, plugin)
+            # The alternatives whose type matched say what is wrong inside the value.
+            fitting = [e for e in err.context if e.validator not in ("type", "const")]
+            if fitting:
+                return self.schema_error(best_match(fitting), base, schema, plugin, owner)
+            return self._one_of(err, base, plugin)
         path: Path = (*base, *err.absolute_path)
-        self.result.broken.add(path[:2] if len(path) >= 2 and path[0] in SECTIONS else path)
+        self.mark_broken(path)
         what = owner or _owner(path)
         if owner and plugin != "core":
             what += f" (plugin {plugin})"
@@ -223,32 +236,46 @@ class _Validator:
                 "write `package.module:attribute`, e.g. `my_app.tasks:create_user`",
             )
             return
-        if err.validator == "propertyNames" or (
-            err.validator == "pattern" and isinstance(err.instance, str) and len(path) == 2
-        ):
+        if "propertyNames" in err.schema_path or path == ("id",):
+            name = err.instance if isinstance(err.instance, str) else value
+            is_key = "propertyNames" in err.schema_path
+            at = (*path, name) if is_key else path
+            keyword = "dependencies" in path[-1:] and "propertyNames" in err.schema_path
+            what = "a dependency key" if keyword else "an id"
             self.report(
                 "ASM104",
-                path,
-                f"{value} is not a valid id",
-                "ids use letters, digits, `_`, `-` and `.`, and start with a letter or `_`",
-                key=True,
+                at,
+                f"{name!r} is not a valid {what.split(' ', 1)[1]}",
+                "a dependency key is a Python identifier (letters, digits, `_`)"
+                if keyword
+                else "ids use letters, digits, `_`, `-` and `.`, and start with a letter or `_`",
+                key=is_key,
                 plugin=plugin,
             )
             return
         message = err.message if not self.m.is_secret(path) else _redacted_message(err)
-        self.report(code, path, f"{message} {what}".strip(), "", plugin=plugin)
+        if err.validator == "enum":
+            choices: list[Any] = list(err.validator_value)  # type: ignore[arg-type]
+            hint = "one of: " + ", ".join(json.dumps(v) for v in choices)
+        elif plugin != "core":
+            component = owner.split(" of ")[-1] or "the component"
+            hint = f"see the config schema of {component} (`assemble schema`)"
+        else:
+            hint = "see the manifest reference: docs/manifest.md"
+        self.report(code, path, f"{message} {what}".strip(), hint, plugin=plugin)
 
     def _one_of(self, err: SchemaError, base: Path, plugin: str) -> None:
         path: Path = (*base, *err.absolute_path)
-        self.result.broken.add(path[:2] if len(path) >= 2 and path[0] in SECTIONS else path)
+        self.mark_broken(path)
         if "dependencies" in path:
             msg, hint = "a dependency is an id or {ref: id, optional: true}", "e.g. `db: db`"
         elif "middleware" in path:
-            msg, hint = "a middleware entry is an id or {use: TYPE, config: {...}}", ""
+            msg = "a middleware entry is an id or {use: TYPE, config: {...}}"
+            hint = "e.g. `middleware: [jwt, {use: cache.memory, config: {ttl: 60s}}]`"
         elif path[-1:] == ("on",):
-            msg, hint = '`on` is an event id, a list of ids, or "*"', ""
+            msg, hint = '`on` is an event id, a list of ids, or "*"', "e.g. `on: user_registered`"
         else:
-            msg, hint = err.message, ""
+            msg, hint = err.message, "see the manifest reference: docs/manifest.md"
         value = REDACTED if self.m.is_secret(path) else _short(err.instance)
         self.report("ASM102", path, f"{msg}, got {value}", hint, plugin=plugin)
 
@@ -292,6 +319,16 @@ class _Validator:
                 )
                 self.result.broken.add(path)
                 return
+        if section == "resources" and "dispose" in body and "init" not in body:
+            self.report(
+                "ASM106",
+                (*path, "dispose"),
+                f"resource {id!r} has a `dispose` but no `init`",
+                "dispose(value) receives what init returned: add `init`",
+                key=True,
+            )
+            self.result.broken.add(path)
+            return
         if "use" in body:
             self.use(section, body, path, inline=False)
         for key in ("config_schema", "input_schema", "result_schema", "payload_schema"):
@@ -331,7 +368,6 @@ class _Validator:
                 f"{name!r} is a {comp.kind.replace('_', ' ')} "
                 f"type (plugin {comp.plugin}), not usable here",
                 f"declare it under `{_section_for(comp.kind)}:`",
-                plugin=comp.plugin,
             )
             self.result.broken.add(path[:2])
             return
@@ -362,12 +398,8 @@ class _Validator:
         try:
             Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as exc:
-            err = (
-                best_match(
-                    Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(schema)
-                )
-                or exc
-            )
+            meta = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+            err = best_match(meta.iter_errors(schema)) or exc
             where = (*path, *err.absolute_path)
             self.report(
                 "ASM107",
@@ -376,6 +408,17 @@ class _Validator:
                 "schemas follow JSON Schema draft 2020-12",
             )
             self.result.broken.add(path[:2])
+            return
+        dangling = runner.Schema.dangling_refs(schema)
+        for at, ref in dangling:
+            self.report(
+                "ASM107",
+                (*path, *at),
+                f"$ref {ref!r} points nowhere",
+                "point $ref at a definition in the same schema, e.g. #/$defs/name",
+            )
+        if dangling:
+            self.result.broken.add(path[:2])
 
     # -- ids and references -----------------------------------------------------
 
@@ -383,32 +426,50 @@ class _Validator:
         root = self.m.data.get("id")
         if isinstance(root, str):
             self.kinds[root] = ("app", ("id",))
-        for section in SECTIONS:
-            for id, _, path in self.m.components(section):
-                if id in self.kinds:
-                    other_kind, other = self.kinds[id]
-                    first = self.m.place(other, key=True)
-                    self.report(
-                        "ASM204",
-                        path,
-                        f"id {id!r} names a {KIND_OF_SECTION[section]} "
-                        f"and a {other_kind} (first at {first.file}:{first.line})",
-                        "ids are global: rename one of them",
-                        key=True,
-                    )
-                    continue
-                self.kinds[id] = (KIND_OF_SECTION[section], path)
-                if id in self.plugins.provided:
-                    _, plugin = self.plugins.provided[id]
-                    self.report(
-                        "ASM205",
-                        path,
-                        f"id {id!r} is taken by plugin {plugin!r}",
-                        f"rename it; {plugin} registers {id!r} in every app",
-                        key=True,
-                    )
+        every = [(id, path) for section in SECTIONS for id, _, path in self.m.components(section)]
+        every.sort(key=lambda item: self._order(item[1]))
+        for id, path in every:
+            section = str(path[0])
+            if id in self.kinds:
+                other_kind, other = self.kinds[id]
+                first = self.m.place(other, key=True)
+                self.report(
+                    "ASM204",
+                    path,
+                    f"id {id!r} names a {KIND_OF_SECTION[section]} "
+                    f"and a {other_kind} (first at {first.file}:{first.line})",
+                    "ids are global: rename one of them",
+                    key=True,
+                )
+                continue
+            self.kinds[id] = (self._kind(section, id), path)
+            if id in self.plugins.provided:
+                _, plugin = self.plugins.provided[id]
+                self.report(
+                    "ASM205",
+                    path,
+                    f"id {id!r} is taken by plugin {plugin!r}",
+                    f"rename it; {plugin} registers {id!r} in every app",
+                    key=True,
+                )
         for id, (definition, plugin) in self.plugins.provided.items():
             self.kinds.setdefault(id, (_runner_kind(definition), ("plugin", plugin)))
+
+    def _kind(self, section: str, id: str) -> str:
+        if section != "middleware":
+            return KIND_OF_SECTION[section]
+        body = self.m.data["middleware"][id]
+        if not isinstance(body, dict):
+            return "middleware"
+        comp = self.plugins.components.get(body.get("use", ""))
+        wraps_resources = body.get("for") == "resources" or (
+            comp is not None and comp.kind == "resource_middleware"
+        )
+        return "resource middleware" if wraps_resources else "middleware"
+
+    def _order(self, path: Path) -> tuple[int, str, int, int]:
+        mark = self.m.place(path, key=True)
+        return (mark.file != self.m.file, mark.file, mark.line, mark.col)
 
     def references(self) -> None:
         for section in SECTIONS:
@@ -416,8 +477,8 @@ class _Validator:
                 self.dependencies(body, path)
                 for i, entry in enumerate(body.get("middleware") or ()):
                     if isinstance(entry, str):
-                        want = "middleware" if section != "resources" else "resource middleware"
-                        self.ref(entry, (*path, "middleware", i), ("middleware",), want)
+                        want = "resource middleware" if section == "resources" else "middleware"
+                        self.ref(entry, (*path, "middleware", i), (want,), want)
                 for tag in body.get("tags") or {}:
                     if tag not in self.plugin_tags() and self.kinds.get(tag, ("",))[0] != "tag":
                         self.unknown(
@@ -509,6 +570,8 @@ class _Validator:
     # -- import paths -------------------------------------------------------------
 
     def imports(self) -> None:
+        if self.broken(("python_path",)) or self.broken(("allow_imports",)):
+            return  # where modules may come from is unknown: checking would only mislead
         data = self.m.data
         folders = [
             self.m.base_dir / p for p in data.get("python_path", ["."]) if isinstance(p, str)
@@ -642,7 +705,11 @@ def _type_hint(path: Path, expected: str) -> str:
         return "write a list: `[a, b]` or `- item` lines"
     if expected == "string":
         return "quote the value to make it text"
-    return ""
+    if expected in ("number", "integer"):
+        return "write a number without quotes"
+    if expected == "boolean":
+        return "write true or false (without quotes)"
+    return "see the manifest reference: docs/manifest.md"
 
 
 def _redacted_message(err: SchemaError) -> str:

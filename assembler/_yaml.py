@@ -89,7 +89,7 @@ def _fail(code: str, message: str, file: str, line: int, col: int, hint: str) ->
 
 
 def _syntax_hint(problem: str) -> str:
-    if "tab" in problem:
+    if "tab" in problem or "'\\t'" in problem or "\t" in problem:
         return "indent with spaces; YAML does not allow tabs for indentation"
     if "mapping values are not allowed" in problem:
         return "quote a value that contains ': ' or put a space after each key's colon"

@@ -30,6 +30,27 @@ class Schema:
             ) from None
         self.schema = schema
         self._validator = cls(schema, format_checker=_FORMATS)
+        for path, ref in self.dangling_refs(schema):
+            where = "/".join(str(p) for p in path) or "(root)"
+            raise InvalidDefinitionError(
+                f"the schema of {owner!r} has a $ref {ref!r} at {where} that points nowhere",
+                hint="point $ref at a definition in the same schema, e.g. #/$defs/name",
+            )
+
+    @staticmethod
+    def dangling_refs(schema: Any) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every ``$ref`` in a (metaschema-valid) schema that does not resolve, and where."""
+        cls = jsonschema.validators.validator_for(schema, default=Draft202012Validator)
+        resolver = getattr(cls(schema), "_resolver", None)
+        if resolver is None:  # pragma: no cover  # an older jsonschema
+            return []
+        out = []
+        for path, ref in _refs(schema, ()):
+            try:
+                resolver.lookup(ref)
+            except Exception:  # referencing's errors share no public base
+                out.append((path, ref))
+        return out
 
     def check(self, instance: Any, what: str, owner: str) -> None:
         """Raise :class:`ValidationError` naming every failing field."""
@@ -55,6 +76,18 @@ def _field(err: jsonschema.ValidationError) -> FieldError:
         if extra:
             return FieldError((*path, extra[0]), "is not allowed here (unknown property)")
     return FieldError(path, err.message)
+
+
+def _refs(node: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:
+    if isinstance(node, dict):
+        found = [((*path, "$ref"), node["$ref"])] if isinstance(node.get("$ref"), str) else []
+        for key, value in node.items():
+            if key not in ("const", "enum", "default", "examples"):
+                found += _refs(value, (*path, key))
+        return found
+    if isinstance(node, list):
+        return [r for i, item in enumerate(node) for r in _refs(item, (*path, i))]
+    return []
 
 
 def compile_schema(schema: Mapping[str, Any] | bool | Schema | None, owner: str) -> Schema | None:

@@ -1,0 +1,1 @@
+"""Tiny callables for the broken-manifest corpus (tests/assembler/corpus)."""

@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+from typing import Any
+
+
+def on_event(event: Any, **deps: Any) -> None:
+    return None
