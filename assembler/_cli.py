@@ -26,14 +26,22 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 class _Fail(click.ClickException):
     """A user-facing failure: printed as ``error[code]: message`` with a hint, no traceback."""
 
-    def __init__(self, code: str, message: str, hint: str = "", exit_code: int = EXIT_ERRORS):
+    exit_code = EXIT_ERRORS
+
+    def __init__(self, code: str, message: str, hint: str = "") -> None:
         super().__init__(message)
-        self.code, self.hint, self.exit_code = code, hint, exit_code
+        self.code, self.hint = code, hint
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error[{self.code}]: {self.message}", err=True)
         if self.hint:
             click.echo(f"  hint: {self.hint}", err=True)
+
+
+class _UsageFail(_Fail):
+    """A usage mistake (bad --input, unknown task): exit 2."""
+
+    exit_code = EXIT_USAGE
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -164,23 +172,21 @@ def call(ctx: click.Context, file: str, task: str, input_json: str | None, backe
     try:
         value = json.loads(input_json) if input_json is not None else None
     except json.JSONDecodeError as exc:
-        raise _Fail(
+        raise _UsageFail(
             "ASM801",
             f"--input is not JSON: {exc}",
             'quote it for the shell: --input \'{"name": "Ada"}\'',
-            EXIT_USAGE,
         ) from None
     app = _compiled(ctx, file)
     store = runner.Store.build(app)
     if task not in store.tasks:
         guess = _near(task, list(store.tasks))
-        raise _Fail(
+        raise _UsageFail(
             "ASM802",
             f"no task {task!r} in {app.id}",
             f"did you mean {guess!r}?"
             if guess
             else f"tasks: {', '.join(sorted(store.tasks)) or '(none)'}",
-            EXIT_USAGE,
         )
 
     async def once() -> Any:
