@@ -16,7 +16,7 @@ import runner
 
 from ._diagnostics import Diagnostic, render_github, render_json, render_text
 from ._graph import render_graph
-from ._plugins import Plugins, load_plugins
+from ._plugins import Plugins, debugging, load_plugins
 from ._schema import composed_schema
 from ._validate import Checked, check
 
@@ -62,6 +62,8 @@ class _UsageFail(_Fail):
 @click.pass_context
 def cli(ctx: click.Context, only: str | None, debug: bool) -> None:
     """Turn a YAML manifest into a running app."""
+    if debug:
+        os.environ["ASSEMBLE_DEBUG"] = "1"  # plugin hooks re-raise for their traceback
     ctx.obj = {
         "only": [n.strip() for n in only.split(",") if n.strip()] if only else None,
         "debug": debug,
@@ -274,9 +276,7 @@ def _near(word: str, choices: list[str]) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point: no traceback ever reaches a user unless --debug asks for one."""
-    debug = "--debug" in (argv if argv is not None else sys.argv) or bool(
-        os.environ.get("ASSEMBLE_DEBUG")
-    )
+    debug = "--debug" in (argv if argv is not None else sys.argv) or debugging()
     try:
         code = cli.main(args=argv, prog_name="assemble", standalone_mode=False)
     except click.exceptions.Exit as exc:

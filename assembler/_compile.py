@@ -145,7 +145,7 @@ class _Compiler:
                 continue
             comp = self.plugins.components[entry["use"]]
             mw = self.component_middleware(
-                f"{owner}.middleware[{i}]", comp, entry.get("config"), {}
+                f"{owner}.middleware[{i}]", comp, entry.get("config", {}), {}
             )
             self.extra.append(mw)
             out.append(mw)

@@ -41,6 +41,9 @@ class Manifest:
         self.key_marks: dict[Path, Mark] = {}
         self.sources: dict[str, list[str]] = {}
         self.secrets: set[Path] = set()
+        self.secret_values: set[str] = set()  # env texts to scrub from every diagnostic
+        self.interpolated: set[Path] = set()
+        self.unresolved: set[Path] = set()  # a reference failed here: reported once
         self.folders: dict[Path, FsPath] = {}  # where relative paths in a subtree resolve
 
     @property
@@ -290,9 +293,12 @@ class Interpolator:
             value, from_env = self.resolve(match.group(1), path)
             secret = secret or from_env
             whole = match.start() == 0 and match.end() == len(text)
+            self.m.interpolated.add(path)
             if whole:
                 self.mark_secret(path, secret)
-                return value
+                return value.value if isinstance(value, _Raw) else value
+            if isinstance(value, _Raw):  # inside text, the environment's text as it is
+                value = value.text
             if isinstance(value, dict | list):
                 self.error(
                     "ASM303",
@@ -334,9 +340,13 @@ class Interpolator:
         if match.group("env"):
             name = match.group("env")
             if name in self.env:
-                return scalar_from_text(self.env[name]), True
+                raw = self.env[name]
+                if len(raw) >= 3:
+                    self.m.secret_values.add(raw)
+                return _Raw(scalar_from_text(raw), raw), True
             if match.group("default") is not None:
-                return scalar_from_text(match.group("default")), False
+                raw = match.group("default")
+                return _Raw(scalar_from_text(raw), raw), False
             self.error(
                 "ASM301",
                 path,
@@ -383,8 +393,18 @@ class Interpolator:
         return node, self.m.is_secret(cpath)
 
     def error(self, code: str, path: Path, message: str, hint: str) -> None:
+        self.m.unresolved.add(path)
         m = self.m.place(path)
         self.sink(Diagnostic(code, message, m.file, m.line, m.col, _pointer(path), hint))
+
+
+class _Raw:
+    """A value from the environment (or a default): typed, and its text as written."""
+
+    __slots__ = ("text", "value")
+
+    def __init__(self, value: Any, text: str) -> None:
+        self.value, self.text = value, text
 
 
 def _set(root: Any, names: list[str], value: Any) -> None:

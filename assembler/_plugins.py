@@ -102,9 +102,14 @@ class Plugins:
                         plugin=impl.plugin_name,
                     )
                 )
-                if os.environ.get("ASSEMBLE_DEBUG"):
+                if debugging():
                     raise
         return results
+
+
+def debugging() -> bool:
+    """``--debug`` or ``ASSEMBLE_DEBUG`` (any value but empty, 0, false, no)."""
+    return os.environ.get("ASSEMBLE_DEBUG", "").lower() not in ("", "0", "false", "no")
 
 
 def load_plugins(only: Sequence[str] | None = None, extra: Sequence[Any] = ()) -> Plugins:

@@ -41,6 +41,9 @@ def composed_schema(plugins: Plugins) -> dict[str, Any]:
     for target in ("resource", "middleware"):
         if rules[target]:
             defs[target]["allOf"] = rules[target]
+    # What validate checks in code, spelled out for editors and CI.
+    defs["task"]["anyOf"] = [{"required": ["run"]}, {"required": ["remote"]}]
+    defs["middleware"]["anyOf"] = [{"required": ["use"]}, {"required": ["run"]}]
     if rules["middleware"]:
         defs["middleware_list"]["items"]["oneOf"][1]["allOf"] = rules["middleware"]
     return schema

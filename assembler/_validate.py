@@ -10,8 +10,8 @@ component never hides the problems of the others.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
@@ -26,7 +26,7 @@ import runner
 from ._diagnostics import Diagnostic, sort_key
 from ._imports import Importer, ImportFailure
 from ._manifest import KIND_OF_SECTION, REDACTED, SECTIONS, Manifest, near, pointer, read
-from ._plugins import Component, Plugins, Report
+from ._plugins import Component, Plugins, Report, debugging
 from ._yaml import Path
 
 # What a manifest section's `use:` may name, by component kind.
@@ -84,23 +84,24 @@ def check(path: str, plugins: Plugins, env: Mapping[str, str] | None = None) -> 
     v.references()
     v.imports()
     if result.ok:
-        from ._compile import compile_app
-
-        try:
-            app = compile_app(manifest, plugins, result.imports)
-        except runner.errors.RunnerError as exc:
-            v.runtime_problems(exc)
-        else:
-            try:
-                runner.plan(runner.Store.build(app))
-            except runner.errors.RunnerError as exc:
-                v.runtime_problems(exc)
+        v.compiled()
         v.plugin_checks()
-    result.diagnostics = sorted(_unique(diags), key=sort_key)
+    result.diagnostics = sorted(_unique(_scrubbed(diags, manifest.secret_values)), key=sort_key)
     return result
 
 
-def _unique(diags: list[Diagnostic]) -> Iterator[Diagnostic]:
+def _scrubbed(diags: list[Diagnostic], secrets: set[str]) -> Iterator[Diagnostic]:
+    """Values that came from the environment never appear in a diagnostic (DESIGN §8)."""
+    for d in diags:
+        message, hint = d.message, d.hint
+        for secret in sorted(secrets, key=len, reverse=True):
+            message, hint = message.replace(secret, REDACTED), hint.replace(secret, REDACTED)
+        yield (
+            d if (message, hint) == (d.message, d.hint) else replace(d, message=message, hint=hint)
+        )
+
+
+def _unique(diags: Iterable[Diagnostic]) -> Iterator[Diagnostic]:
     seen = set()
     for d in diags:
         key = (d.code, d.file, d.line, d.col, d.message)
@@ -174,6 +175,8 @@ class _Validator:
             return self._one_of(err, base, plugin)
         path: Path = (*base, *err.absolute_path)
         self.mark_broken(path)
+        if path in self.m.unresolved:
+            return  # the failed ${...} was reported already
         what = owner or _owner(path)
         if owner and plugin != "core":
             what += f" (plugin {plugin})"
@@ -224,7 +227,10 @@ class _Validator:
                 path,
                 f"expected {_article(expected)} {what}, got {_json_type(err.instance)}"
                 + (f" ({value})" if value != REDACTED else ""),
-                _type_hint(path, expected),
+                _type_hint(path, expected)
+                if path not in self.m.interpolated
+                else "this value is a whole ${...}: it takes the type of what it resolves to; "
+                "put text around the reference to make it text",
                 plugin=plugin,
             )
             return
@@ -614,6 +620,27 @@ class _Validator:
             )
 
     # -- after compiling ----------------------------------------------------------
+
+    def compiled(self) -> None:
+        """Compile (plugins' factories and assemble_compile run here) and plan the app."""
+        from ._compile import compile_app
+
+        known = len(self.plugins.problems)
+        try:
+            app = compile_app(self.m, self.plugins, self.result.imports)
+            runner.plan(runner.Store.build(app))
+        except runner.errors.RunnerError as exc:
+            self.runtime_problems(exc)
+        except Exception as exc:  # a plugin's factory or init-time code
+            if debugging():
+                raise
+            self.report(
+                "ASM604",
+                (),
+                f"compiling the app failed: {type(exc).__name__}: {exc}",
+                "a plugin's component factory raised; run with --debug for its traceback",
+            )
+        self.result.diagnostics.extend(self.plugins.problems[known:])
 
     def runtime_problems(self, exc: runner.errors.RunnerError) -> None:
         problems = list(exc.exceptions) if isinstance(exc, ExceptionGroup) else [exc]

@@ -330,6 +330,8 @@ def _scalar(node: ScalarNode) -> Any:
 
 def scalar_from_text(text: str) -> Any:
     """Type a string the way YAML types a plain scalar (``8080`` -> 8080, ``true`` -> True)."""
+    if text == "":
+        return ""  # an empty variable is empty text, not YAML's null
     yaml = YAML(typ="safe", pure=True)
     resolver = yaml.resolver
     tag = resolver.resolve(ScalarNode, text, (True, False))
