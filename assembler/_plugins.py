@@ -189,7 +189,17 @@ def _collect(plugins: Plugins) -> None:
                 offered.setdefault(item.name, []).append(plugin)
                 plugins.components.setdefault(item.name, replace(item, plugin=plugin))
             elif isinstance(item, runner.Definition):
-                plugins.provided.setdefault(item.id, (item, plugin))
+                first = plugins.provided.setdefault(item.id, (item, plugin))[1]
+                if first != plugin:
+                    plugins.problems.append(
+                        Diagnostic(
+                            "ASM602",
+                            f"id {item.id!r} is registered by two plugins: "
+                            f"{first!r} and {plugin!r}",
+                            hint="uninstall one of them, or load only one with --plugins",
+                            plugin=plugin,
+                        )
+                    )
     for name, owners in offered.items():
         if len(owners) > 1:
             plugins.problems.append(

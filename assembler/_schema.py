@@ -41,11 +41,15 @@ def composed_schema(plugins: Plugins) -> dict[str, Any]:
     for target in ("resource", "middleware"):
         if rules[target]:
             defs[target]["allOf"] = rules[target]
+        names = use_names[target]  # `use:` names an installed type, like validate says
+        defs[target]["properties"]["use"] = {"enum": names} if names else False
     # What validate checks in code, spelled out for editors and CI.
     defs["task"]["anyOf"] = [{"required": ["run"]}, {"required": ["remote"]}]
     defs["middleware"]["anyOf"] = [{"required": ["use"]}, {"required": ["run"]}]
+    inline = defs["middleware_list"]["items"]["oneOf"][1]
+    inline["properties"]["use"] = defs["middleware"]["properties"]["use"]
     if rules["middleware"]:
-        defs["middleware_list"]["items"]["oneOf"][1]["allOf"] = rules["middleware"]
+        inline["allOf"] = rules["middleware"]
     return schema
 
 

@@ -165,3 +165,27 @@ def test_plugin_info_lists_components_and_provided_ids() -> None:
     assert infos["demo"].components == ("demo.cache", "demo.store")
     assert infos["demo"].provides == ("demo.logger",)
     assert infos["assemble_shout"].components == ("shout.counter", "shout.upper")
+
+
+def test_two_plugins_registering_one_id_are_named() -> None:
+    class Other:
+        __plugin_name__ = "other"
+
+        @assembler.hookimpl
+        def assemble_components(self) -> list[runner.Definition]:
+            return [runner.Resource("demo.logger", init=lambda config: "mine")]
+
+    loaded = plugins(Other())
+    (problem,) = [d for d in loaded.problems if d.code == "ASM602"]
+    assert "'demo.logger' is registered by two plugins: 'demo' and 'other'" in problem.message
+
+
+def test_the_composed_schema_only_admits_installed_types() -> None:
+    validator = jsonschema.Draft202012Validator(assembler.composed_schema(plugins()))
+    unknown = {"assemble": 1, "id": "x", "resources": {"r": {"use": "nope.thing"}}}
+    known = {
+        "assemble": 1,
+        "id": "x",
+        "resources": {"r": {"use": "demo.store", "config": {"url": "u"}}},
+    }
+    assert list(validator.iter_errors(unknown)) and not list(validator.iter_errors(known))
