@@ -388,7 +388,11 @@ class Runtime:
             if disposer is None:
                 continue
             try:
-                await _call(disposer)
+                if isinstance(disposer, partial) and disposer.func in _GENERATOR_CLOSERS:
+                    await _call(disposer)  # closes the scopes it opened: no scope around it
+                else:  # shielded even from a scope a generator resource cancelled
+                    with anyio.CancelScope(shield=True):
+                        await _call(disposer)
             except Exception as exc:
                 exc.add_note(f"while disposing resource {rid!r}")
                 errors.append(exc)
@@ -400,7 +404,7 @@ class Runtime:
         self._state = _DRAINING
         if self._inflight:
             self._drained = anyio.Event()
-            with anyio.move_on_after(self._drain_timeout) as scope:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._drain_timeout) as scope:
                 self._drain_scope = scope
                 await self._drained.wait()
             if self._inflight:
@@ -470,6 +474,9 @@ def _close_generator(res: Resource, gen: Any) -> None:
         return
     gen.close()
     raise _twice(res)
+
+
+_GENERATOR_CLOSERS = (_close_async_generator, _close_generator)
 
 
 async def _call(fn: Callable[[], Any]) -> None:

@@ -195,5 +195,5 @@ def raise_problems(problems: Sequence[RunnerError]) -> None:
         raise InvalidAppError(
             f"the app has {len(problems)} problems",
             problems,
-            hint="fix each one; they are listed in registration order",
+            hint="fix each one; they are grouped by the check that found them",
         )

@@ -239,6 +239,12 @@ class ResourceNotReadyError(RunnerError):
 
     def __init__(self, owner: str, resource: str) -> None:
         self.owner, self.resource = owner, resource
+        if owner == "runtime":  # rt.resource() outside the app's lifetime
+            super().__init__(
+                f"resource {resource!r} is not initialised",
+                hint="read resources inside `async with runner.run(app) as rt:`",
+            )
+            return
         super().__init__(
             f"{owner!r} needs resource {resource!r}, which is not initialised yet",
             hint="this happens when a resource's init emits an event whose hooks need a "

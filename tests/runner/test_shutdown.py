@@ -125,3 +125,40 @@ async def test_calls_made_during_init_are_accepted() -> None:
     async with runner.run(app) as rt:
         assert rt.resource("seed") == 3
         assert rt.in_flight == 0
+
+
+async def test_disposal_completes_when_a_generator_resource_cancelled_its_own_scope() -> None:
+    log: list[str] = []
+
+    async def supervisor(config: Any) -> Any:
+        async with anyio.create_task_group() as tg:
+
+            async def crash() -> None:
+                await anyio.sleep(0.01)
+                raise RuntimeError("background task died")
+
+            tg.start_soon(crash)
+            yield "supervisor"
+
+    async def close_slowly(value: Any) -> None:
+        await anyio.sleep(0.01)  # would be cancelled inside the supervisor's scope
+        log.append("client closed")
+
+    app = Resource(
+        "app",
+        register=[
+            Resource("supervisor", init=supervisor),
+            Resource(
+                "client",
+                init=lambda c, s: "client",
+                dispose=close_slowly,
+                dependencies={"s": "supervisor"},
+            ),
+        ],
+    )
+    with anyio.fail_after(5), pytest.raises(DisposeError) as info:
+        async with runner.run(app):
+            await anyio.sleep(1)  # cancelled when the background task dies
+    assert log == ["client closed"]
+    (problem,) = info.value.exceptions
+    assert "background task died" in repr(problem)
