@@ -27,7 +27,8 @@ def edges(store: runner.Store) -> list[tuple[str, str, str]]:
             out.append((d.id, use.id, "middleware"))
         if isinstance(d, runner.Hook):
             for event in d.events:
-                out.append((event, d.id, "on")) if event != "*" else None
+                if event != "*":
+                    out.append((event, d.id, "on"))
     return out
 
 

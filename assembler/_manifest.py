@@ -44,7 +44,6 @@ class Manifest:
         self.secret_values: set[str] = set()  # env texts to scrub from every diagnostic
         self.interpolated: set[Path] = set()
         self.unresolved: set[Path] = set()  # a reference failed here: reported once
-        self.folders: dict[Path, FsPath] = {}  # where relative paths in a subtree resolve
 
     @property
     def id(self) -> str:
@@ -71,13 +70,6 @@ class Manifest:
         n = len(path)
         return any(s[:n] == path or path[: len(s)] == s for s in self.secrets)
 
-    def folder(self, path: Path) -> FsPath:
-        """The folder relative paths at ``path`` resolve against (its file's folder)."""
-        for n in range(len(path), -1, -1):
-            if path[:n] in self.folders:
-                return self.folders[path[:n]]
-        return self.base_dir
-
 
 Sink = Callable[[Diagnostic], None]
 
@@ -102,7 +94,7 @@ def read(path: str, sink: Sink, env: Mapping[str, str] | None = None) -> Manifes
             )
         )
         return None
-    _adopt(manifest, doc, (), fs.resolve().parent)
+    _adopt(manifest, doc, ())
     manifest.data = doc.data
     _include(manifest, doc, fs.resolve(), sink, [fs.resolve()])
     Interpolator(manifest, os.environ if env is None else env, sink).run()
@@ -144,13 +136,12 @@ def _load_file(fs: FsPath, sink: Sink, at: Mark | None) -> Document | None:
         return None
 
 
-def _adopt(manifest: Manifest, doc: Document, prefix: Path, folder: FsPath) -> None:
+def _adopt(manifest: Manifest, doc: Document, prefix: Path) -> None:
     manifest.sources[doc.file] = doc.lines
     for path, mark in doc.marks.items():
         manifest.marks.setdefault((*prefix, *path), mark)
     for path, mark in doc.key_marks.items():
         manifest.key_marks.setdefault((*prefix, *path), mark)
-    manifest.folders.setdefault(prefix, folder)
 
 
 def _include(
@@ -194,11 +185,11 @@ def _include(
             )
             continue
         manifest.sources[fragment.file] = fragment.lines
-        _merge_fragment(manifest, fragment, target, sink)
+        _merge_fragment(manifest, fragment, sink)
         _include(manifest, fragment, target, sink, [*chain, target])
 
 
-def _merge_fragment(manifest: Manifest, doc: Document, fs: FsPath, sink: Sink) -> None:
+def _merge_fragment(manifest: Manifest, doc: Document, sink: Sink) -> None:
     for key, value in doc.data.items():
         mark = doc.key_marks.get((key,), Mark(doc.file, 1, 1))
         if key in ("assemble", "id", "include"):
@@ -241,7 +232,7 @@ def _merge_fragment(manifest: Manifest, doc: Document, fs: FsPath, sink: Sink) -
                 {p[2:]: mk for p, mk in doc.marks.items() if p[:2] == (key, id)},
                 {p[2:]: mk for p, mk in doc.key_marks.items() if p[:2] == (key, id)},
             )
-            _adopt(manifest, sub, (key, id), fs.parent)
+            _adopt(manifest, sub, (key, id))
             manifest.key_marks.setdefault((key, id), doc.key_marks.get((key, id), mark))
 
 
