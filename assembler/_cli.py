@@ -16,6 +16,7 @@ import runner
 
 from ._diagnostics import Diagnostic, render_github, render_json, render_text
 from ._graph import render_graph
+from ._manifest import near
 from ._plugins import Plugins, debugging, load_plugins
 from ._schema import composed_schema
 from ._validate import Checked, check
@@ -102,11 +103,9 @@ def _checked(ctx: click.Context, file: str, fmt: str = "text") -> Checked:
 
 
 def _compiled(ctx: click.Context, file: str) -> runner.Resource:
-    from ._compile import compile_app
-
     result = _checked(ctx, file)
-    assert result.manifest is not None
-    return compile_app(result.manifest, _plugins(ctx), result.imports)
+    assert result.app is not None  # _checked exits on errors
+    return result.app
 
 
 FORMAT = click.Choice(["text", "json", "github"])
@@ -182,7 +181,7 @@ def call(ctx: click.Context, file: str, task: str, input_json: str | None, backe
     app = _compiled(ctx, file)
     store = runner.Store.build(app)
     if task not in store.tasks:
-        guess = _near(task, list(store.tasks))
+        guess = near(task, list(store.tasks))
         raise _UsageFail(
             "ASM802",
             f"no task {task!r} in {app.id}",
@@ -268,12 +267,6 @@ def plugins(ctx: click.Context, fmt: str) -> None:
     ctx.exit(EXIT_ERRORS if loaded.problems else EXIT_OK)
 
 
-def _near(word: str, choices: list[str]) -> str | None:
-    from ._manifest import near
-
-    return near(word, choices)
-
-
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point: no traceback ever reaches a user unless --debug asks for one."""
     debug = "--debug" in (argv if argv is not None else sys.argv) or debugging()
@@ -284,9 +277,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        code = EXIT_ERRORS
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("error[ASM901]: interrupted", err=True)
+        code = 130
     except Exception as exc:
         if debug:
             traceback.print_exc()

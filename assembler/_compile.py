@@ -48,7 +48,8 @@ class _Compiler:
         for section, build in sections:
             for id, body, _ in self.m.components(section):
                 defs.append(build(id, body))
-        return defs + self.extra + [t for t in self.tags.values() if t.id not in _ids(defs)]
+        declared = {d.id for d in defs}
+        return defs + self.extra + [t for t in self.tags.values() if t.id not in declared]
 
     def fn(self, path: str) -> Any:
         return self.imports[path]
@@ -194,7 +195,3 @@ def _meta(body: dict[str, Any], **extra: Any) -> dict[str, Any]:
     if "description" in body:
         meta["description"] = body["description"]
     return meta
-
-
-def _ids(defs: list[runner.Definition]) -> set[str]:
-    return {d.id for d in defs}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -353,13 +354,13 @@ class Interpolator:
         for i, name in enumerate(names):
             if not isinstance(node, dict) or name not in node:
                 known = sorted(node) if isinstance(node, dict) else []
-                near = _near(name, known)
+                guess = near(name, known)
                 where = ".".join(["config", *names[:i]])
                 self.error(
                     "ASM302",
                     path,
                     f"{where} has no {name!r}",
-                    f"did you mean {near!r}?" if near else "declare it under `config:`",
+                    f"did you mean {guess!r}?" if guess else "declare it under `config:`",
                 )
                 return None, False
             node = node[name]
@@ -386,7 +387,7 @@ class Interpolator:
     def error(self, code: str, path: Path, message: str, hint: str) -> None:
         self.m.unresolved.add(path)
         m = self.m.place(path)
-        self.sink(Diagnostic(code, message, m.file, m.line, m.col, _pointer(path), hint))
+        self.sink(Diagnostic(code, message, m.file, m.line, m.col, pointer(path), hint))
 
 
 class _Raw:
@@ -410,16 +411,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _near(word: str, choices: list[str]) -> str | None:
-    import difflib
-
+def near(word: str, choices: list[str]) -> str | None:
+    """The closest of ``choices`` to ``word``, if one is close enough (for "did you mean")."""
     found = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return found[0] if found else None
 
 
-def _pointer(path: Path) -> str:
+def pointer(path: Path) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
-
-
-pointer = _pointer
-near = _near

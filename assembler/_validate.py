@@ -64,6 +64,8 @@ class Checked:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     imports: dict[str, Any] = field(default_factory=dict)
     broken: set[Path] = field(default_factory=set)
+    app: runner.Resource | None = None
+    """The compiled app, when the manifest has no errors."""
 
     @property
     def ok(self) -> bool:
@@ -86,6 +88,8 @@ def check(path: str, plugins: Plugins, env: Mapping[str, str] | None = None) -> 
     if result.ok:
         v.compiled()
         v.plugin_checks()
+    if not result.ok:
+        result.app = None
     result.diagnostics = sorted(_unique(_scrubbed(diags, manifest.secret_values)), key=sort_key)
     return result
 
@@ -363,10 +367,12 @@ class _Validator:
             self.report("ASM201", (*path, "use"), f"unknown component type {name!r}", hint)
             self.result.broken.add(path[:2])
             return
-        wanted = "middleware" if inline and section == "tasks" else None
-        allowed = (wanted,) if wanted else USE_KINDS.get(section, ())
-        if inline and section == "resources":
-            allowed = ("resource_middleware",)
+        if inline:  # an entry of a `middleware:` list
+            allowed: tuple[str, ...] = (
+                ("resource_middleware",) if section == "resources" else ("middleware",)
+            )
+        else:
+            allowed = USE_KINDS.get(section, ())
         if comp.kind not in allowed:
             self.report(
                 "ASM202",
@@ -629,6 +635,7 @@ class _Validator:
         try:
             app = compile_app(self.m, self.plugins, self.result.imports)
             runner.plan(runner.Store.build(app))
+            self.result.app = app
         except runner.errors.RunnerError as exc:
             self.runtime_problems(exc)
         except Exception as exc:  # a plugin's factory or init-time code

@@ -451,8 +451,3 @@ def is_async_callable(fn: Any) -> bool:
 
 def _is_generator(fn: Any) -> bool:
     return inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn)
-
-
-AnyDefinition: TypeAlias = (
-    "Task | Resource | Event | Hook | TaskMiddleware | ResourceMiddleware | Tag | AsyncContext"
-)

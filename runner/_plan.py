@@ -85,6 +85,7 @@ def _dependency_ids(store: Store, d: Definition, problems: list[RunnerError]) ->
                     f"{d.kind} {d.id!r} depends on {target.kind} {ref.id!r} (as {key!r}), "
                     "which cannot be injected",
                     hint="depend on resources, tasks, events or async contexts",
+                    owner=d.id,
                 )
             )
         else:
@@ -157,6 +158,7 @@ def _known(
             InvalidDefinitionError(
                 f"{owner.kind} {owner.id!r} lists {target.kind} {use.id!r} as middleware",
                 hint=f"a {owner.kind} takes {kind.kind} definitions here",
+                owner=owner.id,
             )
         )
         return False
@@ -213,7 +215,7 @@ def _check_signature(d: Definition, problems: list[RunnerError]) -> None:
     problem = signature_problem(fn, attr, positional, list(getattr(d, "dependencies", ())))
     if problem:
         problems.append(
-            InvalidDefinitionError(f"{d.kind} {d.id!r}: {problem}", hint=SIGNATURE_HINT)
+            InvalidDefinitionError(f"{d.kind} {d.id!r}: {problem}", hint=SIGNATURE_HINT, owner=d.id)
         )
 
 

@@ -83,7 +83,8 @@ class Runtime:
         self._lifetime = anyio.CancelScope()
         self._accepted: ContextVar[bool] = ContextVar(f"runner.accepted.{id(self)}", default=False)
         self._values: dict[str, Any] = {}
-        self._initialised: list[tuple[str, Disposer | None]] = []
+        # (id, disposer, whether the disposer closes scopes its init opened: a generator's)
+        self._initialised: list[tuple[str, Disposer | None, bool]] = []
         self._hooks = {h.id: self._hook_entry(h) for h in self.store.hooks.values()}
         self._tasks = {t.id: self._task_entry(t) for t in self.store.tasks.values()}
         self._events = {e.id: self._event_entry(e) for e in self.store.events.values()}
@@ -366,7 +367,7 @@ class Runtime:
                     self._lifetime.shield = shield
             raise
         self._values[res.id] = value
-        self._initialised.append((res.id, disposer[0]))
+        self._initialised.append((res.id, disposer[0], _is_generator(res.init)))
 
     @staticmethod
     def _resource_layer(
@@ -383,12 +384,12 @@ class Runtime:
     async def _dispose_all(self) -> list[Exception]:
         errors: list[Exception] = []
         while self._initialised:
-            rid, disposer = self._initialised.pop()
+            rid, disposer, closes_scopes = self._initialised.pop()
             self._values.pop(rid, None)
             if disposer is None:
                 continue
             try:
-                if isinstance(disposer, partial) and disposer.func in _GENERATOR_CLOSERS:
+                if closes_scopes:
                     await _call(disposer)  # closes the scopes it opened: no scope around it
                 else:  # shielded even from a scope a generator resource cancelled
                     with anyio.CancelScope(shield=True):
@@ -474,9 +475,6 @@ def _close_generator(res: Resource, gen: Any) -> None:
         return
     gen.close()
     raise _twice(res)
-
-
-_GENERATOR_CLOSERS = (_close_async_generator, _close_generator)
 
 
 async def _call(fn: Callable[[], Any]) -> None:

@@ -128,9 +128,16 @@ class OverrideError(DefinitionError):
 
 
 class InvalidDefinitionError(DefinitionError):
-    """A definition is malformed (a non-callable ``run``, a bad middleware entry, a bad schema)."""
+    """A definition is malformed (a non-callable ``run``, a bad middleware entry, a bad schema).
+
+    ``owner`` is the id of the definition at fault, when the check knows it.
+    """
 
     code = "runner.invalid_definition"
+
+    def __init__(self, message: str, *, hint: str = "", owner: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.owner = owner
 
 
 @dataclass(frozen=True, slots=True)

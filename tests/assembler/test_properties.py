@@ -61,9 +61,15 @@ def mutate(data: Any, path: tuple[Any, ...], how: str, junk: Any, name: str) -> 
     return data
 
 
-def check_text(tmp: Path, text: str) -> None:
+MUTATIONS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def check_text(tmp: Path, manifest: Path, text: str) -> None:
+    """Check ``text`` as a manifest that imports from ``manifest``'s folder."""
     path = tmp / "app.yaml"
-    path.write_text(text)
+    path.write_text(f"python_path: [{json.dumps(str(manifest.parent))}]\n{text}")
     result = assembler.check(str(path), PLUGINS, env={})
     for d in result.diagnostics:
         assert d.code and d.message and "Traceback" not in d.message
@@ -72,9 +78,7 @@ def check_text(tmp: Path, text: str) -> None:
 
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.parent.name)
 @given(data=st.data())
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@MUTATIONS
 def test_structural_mutations_only_give_diagnostics(
     manifest: Path, tmp_path: Path, data: st.DataObject
 ) -> None:
@@ -84,24 +88,17 @@ def test_structural_mutations_only_give_diagnostics(
     junk = data.draw(JUNK)
     name = data.draw(st.sampled_from(["dependecies", "use", "run", "init", "on", "tasks", "zzz"]))
     mutated = mutate(original, path, how, junk, name)
-    text = (
-        "python_path: [" + json.dumps(str(manifest.parent)) + "]\n"
-        if isinstance(mutated, dict)
-        else ""
-    )
     if isinstance(mutated, dict):
         mutated.pop("python_path", None)
-        text += "\n".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in mutated.items())
+        text = "\n".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in mutated.items())
     else:
         text = json.dumps(mutated)
-    check_text(tmp_path, text)
+    check_text(tmp_path, manifest, text)
 
 
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.parent.name)
 @given(data=st.data())
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@MUTATIONS
 def test_text_mutations_only_give_diagnostics(
     manifest: Path, tmp_path: Path, data: st.DataObject
 ) -> None:
@@ -118,11 +115,4 @@ def test_text_mutations_only_give_diagnostics(
         lines[i] = data.draw(st.text(max_size=20))
     else:
         lines[i] = lines[i][: data.draw(st.integers(0, len(lines[i])))]
-    text = "\n".join(lines).replace("hello_app.", "hello_app.") + "\n"
-    check_text(
-        tmp_path,
-        f"# from {manifest}\n"
-        + text.replace(
-            "id: hello", "id: hello\npython_path: [" + json.dumps(str(manifest.parent)) + "]", 1
-        ),
-    )
+    check_text(tmp_path, manifest, "\n".join(lines) + "\n")
