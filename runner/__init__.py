@@ -31,6 +31,8 @@ from ._main import serve as serve
 from ._plan import Plan as Plan
 from ._plan import plan as plan
 from ._plan import signature_problem as signature_problem
+from ._request import Request as Request
+from ._request import current_request as current_request
 from ._runtime import Runtime as Runtime
 from ._runtime import run as run
 from ._schema import Schema as Schema
@@ -47,6 +49,7 @@ __all__ = [
     "Plan",
     "Provision",
     "Ref",
+    "Request",
     "Resource",
     "ResourceCall",
     "ResourceMiddleware",
@@ -59,6 +62,7 @@ __all__ = [
     "Task",
     "TaskCall",
     "TaskMiddleware",
+    "current_request",
     "errors",
     "find_cycles",
     "main",

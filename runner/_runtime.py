@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any
 
 import anyio
+from anyio import to_thread
 
 from ._calls import EventEmission, ResourceCall, TaskCall
 from ._definitions import (
@@ -200,7 +201,9 @@ class Runtime:
             sync = fn
 
             async def fn(input: Any) -> Any:
-                return sync(input)
+                # A worker thread keeps the loop free; a cancelled caller (a timeout,
+                # a second signal) is released at once and the thread runs out alone.
+                return await to_thread.run_sync(sync, input, abandon_on_cancel=True)
 
         ins, outs = task.input_schema, task.result_schema
         if ins is None and outs is None:
@@ -262,7 +265,7 @@ class Runtime:
                 sync = fn
 
                 async def fn(emission: EventEmission) -> Any:
-                    return sync(emission)
+                    return await to_thread.run_sync(sync, emission, abandon_on_cancel=True)
 
             entry.call = fn
             return fn(emission)  # type: ignore[no-any-return]

@@ -22,6 +22,11 @@ The hierarchy::
     ├── HookError                    runner.hook_failed          (the hook's cause's status)
     ├── ShuttingDown                 runner.shutting_down        503
     ├── DrainTimeoutError            runner.drain_timeout
+    ├── Unauthorized                 runner.unauthorized         401
+    ├── Forbidden                    runner.forbidden            403
+    ├── RateLimited                  runner.rate_limited         429 (``retry_after`` seconds)
+    ├── CircuitOpen                  runner.circuit_open         503 (``retry_after`` seconds)
+    ├── TaskTimeoutError (TimeoutError)  runner.timeout          504
     ├── InvalidAppError (ExceptionGroup)  runner.invalid_app  several problems before start
     ├── StartupError (ExceptionGroup)     runner.startup      several resources failed in one wave
     └── DisposeError (ExceptionGroup)     runner.dispose      one or more disposers failed
@@ -34,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = [
+    "CircuitOpen",
     "ContextNotProvidedError",
     "CycleError",
     "DefinitionError",
@@ -41,18 +47,22 @@ __all__ = [
     "DrainTimeoutError",
     "DuplicateIdError",
     "FieldError",
+    "Forbidden",
     "HookError",
     "InvalidAppError",
     "InvalidDefinitionError",
     "MissingDependencyError",
     "NotRegisteredError",
     "OverrideError",
+    "RateLimited",
     "ResourceInitError",
     "ResourceNotReadyError",
     "RunnerError",
     "ShuttingDown",
     "StartupError",
     "TaskNotRoutedError",
+    "TaskTimeoutError",
+    "Unauthorized",
     "ValidationError",
 ]
 
@@ -298,6 +308,75 @@ class DrainTimeoutError(RunnerError):
             f"{pending} task run(s) or emit(s) still in flight when draining stopped",
             hint="raise drain_timeout; that work was not cancelled and may outlive the "
             "resources it uses",
+        )
+
+
+class Unauthorized(RunnerError):
+    """No valid credentials. One message for every cause, so a caller learns nothing more."""
+
+    code = "runner.unauthorized"
+    http_status = 401
+
+    def __init__(
+        self,
+        message: str = "authentication required",
+        *,
+        hint: str = "send a valid token: `Authorization: Bearer <token>`",
+    ) -> None:
+        super().__init__(message, hint=hint)
+
+
+class Forbidden(RunnerError):
+    """Authenticated, but not allowed."""
+
+    code = "runner.forbidden"
+    http_status = 403
+
+    def __init__(
+        self, message: str = "not allowed", *, hint: str = "ask for a role that may do this"
+    ) -> None:
+        super().__init__(message, hint=hint)
+
+
+class RateLimited(RunnerError):
+    """Over a rate limit; ``retry_after`` is how many seconds until a call may pass."""
+
+    code = "runner.rate_limited"
+    http_status = 429
+
+    def __init__(self, task: str, retry_after: float) -> None:
+        self.task, self.retry_after = task, retry_after
+        super().__init__(
+            f"rate limit of {task!r} exceeded",
+            hint=f"retry after {retry_after:.3g}s",
+        )
+
+
+class CircuitOpen(RunnerError):
+    """A circuit breaker is open after repeated failures; calls fail fast until it resets."""
+
+    code = "runner.circuit_open"
+    http_status = 503
+
+    def __init__(self, task: str, retry_after: float) -> None:
+        self.task, self.retry_after = task, retry_after
+        super().__init__(
+            f"circuit of {task!r} is open after repeated failures",
+            hint=f"the next trial call is allowed in {retry_after:.3g}s",
+        )
+
+
+class TaskTimeoutError(RunnerError, TimeoutError):
+    """A task ran past its deadline and was cancelled (``except TimeoutError`` catches it)."""
+
+    code = "runner.timeout"
+    http_status = 504
+
+    def __init__(self, task: str, after: float) -> None:
+        self.task, self.after = task, after
+        super().__init__(
+            f"task {task!r} timed out after {after:.3g}s and was cancelled",
+            hint="raise the timeout's `after`, or make the task faster",
         )
 
 

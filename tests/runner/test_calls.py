@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import anyio
@@ -149,3 +150,49 @@ async def test_callable_objects_with_async_call_are_async_tasks() -> None:
 
     async with runner.run(Resource("app", register=[Task("h", run=Handler("hi"))])) as rt:
         assert await rt.run_task("h", "ada") == "hi ada"
+
+
+async def test_sync_tasks_and_hooks_run_in_a_worker_thread_with_the_callers_context() -> None:
+    ctx = AsyncContext("tenant")
+    seen: dict[str, Any] = {}
+
+    def task(input: Any) -> Any:
+        seen["task"] = (threading.get_ident(), ctx.use())
+        return input
+
+    def hook(event: Any) -> None:
+        seen["hook"] = (threading.get_ident(), ctx.use())
+
+    app = Resource(
+        "app",
+        register=[ctx, Task("t", run=task), Event("e"), Hook("h", on="e", run=hook)],
+    )
+    loop_thread = threading.get_ident()
+    async with runner.run(app) as rt:
+        with ctx.provide("acme"):
+            assert await rt.run_task("t", 1) == 1
+            await rt.emit("e", None)
+    assert seen["task"][1] == seen["hook"][1] == "acme"
+    assert seen["task"][0] != loop_thread and seen["hook"][0] != loop_thread
+
+
+async def test_a_blocking_sync_task_leaves_the_event_loop_free() -> None:
+    release = threading.Event()
+    ticks: list[int] = []
+
+    def blocking(input: Any) -> str:
+        release.wait(5)
+        return "done"
+
+    app = Resource("app", register=[Task("block", run=blocking)])
+    async with runner.run(app) as rt, anyio.create_task_group() as tg:
+
+        async def run() -> None:
+            assert await rt.run_task("block") == "done"
+
+        tg.start_soon(run)
+        for i in range(3):  # the loop keeps ticking while the task blocks its thread
+            await anyio.sleep(0.01)
+            ticks.append(i)
+        release.set()
+    assert ticks == [0, 1, 2]
