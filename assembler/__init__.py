@@ -7,8 +7,11 @@ and :func:`compile_app`. See docs/plugins.md and docs/manifest.md.
 from ._compile import compile_app as compile_app
 from ._diagnostics import Diagnostic as Diagnostic
 from ._diagnostics import Mark as Mark
+from ._durations import DURATION as DURATION
+from ._durations import duration as duration
 from ._manifest import Manifest as Manifest
 from ._plugins import Component as Component
+from ._plugins import ConfigReport as ConfigReport
 from ._plugins import PluginInfo as PluginInfo
 from ._plugins import Plugins as Plugins
 from ._plugins import Report as Report
@@ -19,8 +22,10 @@ from ._validate import Checked as Checked
 from ._validate import check as check
 
 __all__ = [
+    "DURATION",
     "Checked",
     "Component",
+    "ConfigReport",
     "Diagnostic",
     "Manifest",
     "Mark",
@@ -30,6 +35,7 @@ __all__ = [
     "check",
     "compile_app",
     "composed_schema",
+    "duration",
     "hookimpl",
     "load_plugins",
 ]

@@ -66,7 +66,8 @@ def cli(ctx: click.Context, only: str | None, debug: bool) -> None:
     if debug:
         os.environ["ASSEMBLE_DEBUG"] = "1"  # plugin hooks re-raise for their traceback
     ctx.obj = {
-        "only": [n.strip() for n in only.split(",") if n.strip()] if only else None,
+        # `--plugins ""` loads none (the built-ins included): a bare core for debugging.
+        "only": [n.strip() for n in only.split(",") if n.strip()] if only is not None else None,
         "debug": debug,
     }
 
@@ -251,7 +252,7 @@ def plugins(ctx: click.Context, fmt: str) -> None:
             )
         )
     elif not loaded.infos:
-        click.echo("no plugins installed (entry-point group `assemble`)")
+        click.echo("no plugins loaded (entry-point group `assemble`; see --plugins)")
     for info in loaded.infos if fmt == "text" else ():
         click.echo(f"{info.name}  ({info.distribution} {info.version})".rstrip())
         for name in info.components:

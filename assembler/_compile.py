@@ -7,7 +7,7 @@ from typing import Any
 
 import runner
 
-from ._manifest import Manifest
+from ._manifest import SECTIONS, Manifest
 from ._plugins import Component, Plugins
 
 
@@ -35,7 +35,10 @@ class _Compiler:
         self.extra: list[runner.Definition] = []
 
     def all(self) -> list[runner.Definition]:
-        defs: list[runner.Definition] = [d for d, _ in self.plugins.provided.values()]
+        declared = {id for section in SECTIONS for id, _, _ in self.m.components(section)}
+        defs: list[runner.Definition] = [
+            d for d, _ in self.plugins.provided.values() if d.id not in declared
+        ]  # a manifest may configure a provided one: `logger: {use: logger, config: ...}`
         sections: list[tuple[str, Callable[[str, dict[str, Any]], runner.Definition]]] = [
             ("tags", self.tag),
             ("contexts", lambda id, body: runner.AsyncContext(id, meta=_meta(body))),
@@ -53,6 +56,19 @@ class _Compiler:
 
     def fn(self, path: str) -> Any:
         return self.imports[path]
+
+    def resolved(self, comp: Component, config: Any) -> Any:
+        """``config`` with the import paths under ``comp.imports`` replaced by their objects."""
+        if not comp.imports or not isinstance(config, dict):
+            return config
+        out = dict(config)
+        for key in comp.imports:
+            value = out.get(key)
+            if isinstance(value, str):
+                out[key] = self.imports[value]
+            elif isinstance(value, list):
+                out[key] = [self.imports[v] if isinstance(v, str) else v for v in value]
+        return out
 
     def tag(self, id: str, body: dict[str, Any]) -> runner.Tag:
         tag = runner.Tag(id, config_schema=body.get("config_schema"), meta=_meta(body))
@@ -82,6 +98,7 @@ class _Compiler:
         deps = _deps(body.get("dependencies"))
         if "use" in body:
             comp = self.plugins.components[body["use"]]
+            config = self.resolved(comp, config)
             init, dispose = comp.init, comp.dispose
             deps = {**_deps(comp.dependencies_for(config)), **deps}
         else:
@@ -118,6 +135,7 @@ class _Compiler:
     def component_middleware(
         self, id: str, comp: Component, config: Any, body: dict[str, Any]
     ) -> runner.Definition:
+        config = self.resolved(comp, config)
         run = comp.factory(config) if comp.factory is not None else comp.run
         cls = (
             runner.ResourceMiddleware

@@ -31,7 +31,13 @@ class Component:
     - ``tag``: only a ``config_schema``.
 
     ``dependencies`` (a map, or ``config -> map``) are what the component needs injected.
-    ``plugin`` is filled in by the host.
+    ``imports`` names config keys whose values are import paths (a string or a list of
+    them): they are checked like ``run:`` paths, reported at their place, and arrive
+    resolved (the objects, not the strings) in the config the component receives. A bare
+    builtin name (``ConnectionError``) is accepted there too. ``check(config, report)``
+    checks what a JSON Schema cannot (relations between keys); each
+    ``report(message, at=(key, ...), hint=...)`` is an ``ASM603`` at that place in the
+    config. ``plugin`` is filled in by the host.
     """
 
     name: str
@@ -45,11 +51,23 @@ class Component:
         default_factory=dict
     )
     description: str = ""
+    imports: Sequence[str] = ()
+    check: Callable[[Any, ConfigReport], None] | None = None
     plugin: str = ""
 
     def dependencies_for(self, config: Any) -> Mapping[str, Any]:
         deps = self.dependencies
         return deps(config) if callable(deps) else deps
+
+
+class ConfigReport:
+    """Passed to ``Component.check``: ``report(message, at=(key, ...), hint=)``."""
+
+    def __init__(self, sink: Callable[[str, tuple[Any, ...], str], None]) -> None:
+        self._sink = sink
+
+    def __call__(self, message: str, *, at: Sequence[Any] = (), hint: str = "") -> None:
+        self._sink(message, tuple(at), hint)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ component never hides the problems of the others.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -26,7 +27,7 @@ import runner
 from ._diagnostics import Diagnostic, sort_key
 from ._imports import Importer, ImportFailure
 from ._manifest import KIND_OF_SECTION, REDACTED, SECTIONS, Manifest, near, pointer, read
-from ._plugins import Component, Plugins, Report, debugging
+from ._plugins import Component, ConfigReport, Plugins, Report, debugging
 from ._yaml import Path
 
 # What a manifest section's `use:` may name, by component kind.
@@ -118,6 +119,7 @@ class _Validator:
     def __init__(self, manifest: Manifest, plugins: Plugins, result: Checked) -> None:
         self.m, self.plugins, self.result = manifest, plugins, result
         self.kinds: dict[str, tuple[str, Path]] = {}  # id -> (kind, path)
+        self.uses: list[tuple[Component, dict[str, Any], Path]] = []  # with config imports
 
     # -- reporting --------------------------------------------------------------
 
@@ -383,12 +385,44 @@ class _Validator:
             )
             self.result.broken.add(path[:2])
             return
+        before = len(self.result.diagnostics)
         if comp.config_schema is not None:
             self.config(
                 _component_schema(comp),
                 body.get("config", {}),
                 (*path, "config"),
                 f"{comp.name!r}",
+                plugin=comp.plugin,
+            )
+        if len(self.result.diagnostics) > before:
+            return
+        if comp.check is not None:
+            self.config_check(comp, body.get("config", {}), (*path, "config"))
+        if comp.imports and len(self.result.diagnostics) == before:
+            self.uses.append((comp, body, path))
+
+    def config_check(self, comp: Component, config: Any, path: Path) -> None:
+        def sink(message: str, at: tuple[Any, ...], hint: str) -> None:
+            self.report(
+                "ASM603",
+                (*path, *at),
+                f"{message} in the config of {comp.name!r} (plugin {comp.plugin})",
+                hint or f"see the config schema of {comp.name!r} (`assemble schema`)",
+                plugin=comp.plugin,
+            )
+
+        assert comp.check is not None
+        try:
+            comp.check(config, ConfigReport(sink))
+        except Exception as exc:
+            if debugging():
+                raise
+            self.report(
+                "ASM604",
+                path,
+                f"plugin {comp.plugin!r} failed checking the config of {comp.name!r}: "
+                f"{type(exc).__name__}: {exc}",
+                "this is a bug in the plugin; run with --debug for its traceback",
                 plugin=comp.plugin,
             )
 
@@ -449,13 +483,14 @@ class _Validator:
                     "ASM204",
                     path,
                     f"id {id!r} names a {KIND_OF_SECTION[section]} "
-                    f"and a {other_kind} (first at {first.file}:{first.line})",
+                    f"and {'an' if other_kind[0] in 'aeiou' else 'a'} {other_kind} "
+                    f"(first at {first.file}:{first.line})",
                     "ids are global: rename one of them",
                     key=True,
                 )
                 continue
             self.kinds[id] = (self._kind(section, id), path)
-            if id in self.plugins.provided:
+            if id in self.plugins.provided and not self.configures_provided(id, path):
                 _, plugin = self.plugins.provided[id]
                 self.report(
                     "ASM205",
@@ -466,6 +501,17 @@ class _Validator:
                 )
         for id, (definition, plugin) in self.plugins.provided.items():
             self.kinds.setdefault(id, (_runner_kind(definition), ("plugin", plugin)))
+
+    def configures_provided(self, id: str, path: Path) -> bool:
+        """``logger: {use: logger, config: ...}`` configures the plugin's own ``logger``."""
+        body = self.m.data.get(str(path[0]), {}).get(id)
+        comp = self.plugins.components.get(id)
+        return (
+            isinstance(body, dict)
+            and body.get("use") == id
+            and comp is not None
+            and comp.plugin == self.plugins.provided[id][1]
+        )
 
     def _kind(self, section: str, id: str) -> str:
         if section != "middleware":
@@ -595,6 +641,44 @@ class _Validator:
                 for key in ("init", "run", "dispose"):
                     if isinstance(body.get(key), str):
                         self.callable(importer, section, id, body, (*path, key))
+        for comp, body, path in self.uses:
+            if self.broken(path):
+                continue
+            config = body.get("config") or {}
+            for key in comp.imports:
+                value = config.get(key) if isinstance(config, dict) else None
+                items = value if isinstance(value, list) else [value]
+                for i, text in enumerate(items):
+                    if not isinstance(text, str):
+                        continue
+                    at = (
+                        (*path, "config", key, i)
+                        if isinstance(value, list)
+                        else (*path, "config", key)
+                    )
+                    self.config_import(importer, text, at)
+
+    def config_import(self, importer: Importer, text: str, path: Path) -> None:
+        if text.isidentifier():
+            if isinstance(getattr(builtins, text, None), type):
+                self.result.imports[text] = getattr(builtins, text)
+                return
+            guess = near(text, [n for n in dir(builtins) if n[0].isupper()])
+            self.report(
+                "ASM401",
+                path,
+                f"{text!r} is neither a builtin class nor an import path",
+                (f"did you mean {guess!r}? " if guess else "")
+                + "name a builtin (ConnectionError) or write `package.module:Class`",
+            )
+            self.result.broken.add(path[:2])
+            return
+        try:
+            self.result.imports[text] = importer.resolve(text)
+        except ImportFailure as exc:
+            p = exc.problem
+            self.report(p.code, path, p.message, p.hint)
+            self.result.broken.add(path[:2])
 
     def callable(
         self, importer: Importer, section: str, id: str, body: dict[str, Any], path: Path
