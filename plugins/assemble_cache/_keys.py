@@ -1,0 +1,65 @@
+"""Cache keys: one user's cached result is never served to another."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from assemble_auth import auth
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _canonical_encoder() -> Callable[[Any], str]:
+    """Canonical JSON (sorted keys, no spaces), built once.
+
+    ``json.dumps`` with options makes a new encoder per call, and even a reused
+    ``JSONEncoder.encode`` builds its C encoder per call: together most of a cache
+    hit's cost. The C encoder is made once here (the pure-Python one where it is
+    missing).
+    """
+    c_make = getattr(json.encoder, "c_make_encoder", None)
+    if c_make is None:  # pragma: no cover - CPython always has it
+        return json.JSONEncoder(
+            sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode
+    # markers=None: no cycle bookkeeping; a cyclic input ends in RecursionError, which
+    # cache_key treats like any input that cannot be keyed.
+    encode = c_make(
+        None, _refuse, json.encoder.py_encode_basestring, None, ":", ",", True, False, False
+    )
+
+    def canonical(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return canonical
+
+
+_CANONICAL = _canonical_encoder()
+
+
+def cache_key(task_id: str, input: Any, key: Callable[[Any], str] | None) -> str | None:
+    """The key of one call, or ``None`` when the input cannot be keyed (then nothing is cached).
+
+    With a ``key`` function its result is the key (its author decides what varies it).
+    By default the key is the canonical JSON of the input plus, when an ``auth``
+    principal is present, its subject.
+    """
+    if key is not None:
+        return f"{task_id}\x00{key(input)}"
+    try:
+        text = _CANONICAL(input)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    principal = auth.try_use()
+    subject = principal.subject if principal is not None else ""
+    return f"{task_id}\x00{subject}\x00{text}"
+
+
+def digest(key: str) -> str:
+    """A short, fixed-length form of a key (for Redis key names)."""
+    return hashlib.sha256(key.encode()).hexdigest()

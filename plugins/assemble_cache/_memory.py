@@ -1,0 +1,127 @@
+"""``cache.memory``: an in-process LRU with TTL; concurrent misses on one key run the task once."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+import assembler
+import runner
+
+from ._keys import cache_key
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "ttl": {**assembler.DURATION, "description": "how long a result is served from the cache"},
+        "max_entries": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 1000,
+            "description": "the LRU bound: the least recently used entry goes first",
+        },
+        "key": {
+            "type": "string",
+            "description": "import path of `key(input) -> str`; default: the canonical JSON "
+            "of the input plus the auth principal's subject",
+        },
+    },
+    "required": ["ttl"],
+    "additionalProperties": False,
+}
+
+
+class _Flight:
+    """One in-progress miss; callers that miss the same key meanwhile wait for it."""
+
+    __slots__ = ("done", "error", "ok", "value")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.ok = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+class MemoryCache:
+    """Per middleware use: ``entries`` (key -> (expires_at, value)) in LRU order."""
+
+    def __init__(self, ttl: float, max_entries: int) -> None:
+        self.ttl, self.max_entries = ttl, max_entries
+        self.entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self.flights: dict[str, _Flight] = {}
+
+    def get(self, key: str) -> tuple[bool, Any]:
+        hit = self.entries.get(key)
+        if hit is None:
+            return False, None
+        if hit[0] <= time.monotonic():
+            del self.entries[key]
+            return False, None
+        self.entries.move_to_end(key)
+        return True, hit[1]
+
+    def put(self, key: str, value: Any) -> None:
+        self.entries[key] = (time.monotonic() + self.ttl, value)
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.max_entries:
+            self.entries.popitem(last=False)
+
+    async def through(self, key: str, compute: Callable[[], Awaitable[Any]]) -> Any:
+        while True:
+            found, value = self.get(key)
+            if found:
+                return value
+            flight = self.flights.get(key)
+            if flight is None:
+                break
+            await flight.done.wait()
+            if flight.ok:
+                return flight.value
+            if flight.error is not None:
+                raise flight.error  # the same failure, for the callers that shared the miss
+            # the leader was cancelled: its caller left, ours did not; take over
+        flight = self.flights[key] = _Flight()
+        try:
+            value = await compute()
+        except Exception as exc:
+            flight.error = exc  # shared with current waiters, never cached
+            raise
+        else:
+            flight.ok, flight.value = True, value
+            self.put(key, value)
+            return value
+        finally:
+            del self.flights[key]
+            flight.done.set()
+
+
+def make_memory_cache(config: Any) -> Callable[..., Awaitable[Any]]:
+    cache = MemoryCache(assembler.duration(config["ttl"]), int(config.get("max_entries", 1000)))
+    key_fn = config.get("key")
+
+    async def cache_memory(call: runner.TaskCall, config: Any) -> Any:
+        key = cache_key(call.task.id, call.input, key_fn)
+        if key is None:
+            return await call.next()
+        return await cache.through(key, call.next)
+
+    cache_memory.cache = cache  # type: ignore[attr-defined]  # for tests and tools
+    return cache_memory
+
+
+def components() -> list[assembler.Component]:
+    return [
+        assembler.Component(
+            name="cache.memory",
+            kind="middleware",
+            config_schema=SCHEMA,
+            factory=make_memory_cache,
+            imports=("key",),
+            description="in-process LRU + TTL cache of results; one run per concurrent miss",
+        )
+    ]

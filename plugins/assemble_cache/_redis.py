@@ -1,0 +1,208 @@
+"""``cache.redis``: task results as JSON in Redis, shared by every process of an app.
+
+Every Redis operation is bounded (:data:`OP_TIMEOUT`); a Redis that is down, paused or
+slow never holds a call up for longer. With ``fail_open`` (the default) the task then
+runs uncached and one warning is logged per outage; without it the call fails with
+:class:`CacheUnavailable` (HTTP 503).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import assembler
+import runner
+from runner.errors import RunnerError
+
+from ._keys import cache_key, digest
+
+LOG = logging.getLogger("assemble.cache.redis")
+OP_TIMEOUT = 0.05  # seconds: the bound on each Redis GET and SET
+RETRY_AFTER = 1.0  # seconds: after a failure, Redis is left alone this long
+DEFAULT_PREFIX = "assemble:cache:"
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "ttl": {
+            **assembler.DURATION,
+            "description": "how long a result stays cached: seconds, or 250ms, 60s, 5m, 1h",
+        },
+        "prefix": {
+            "type": "string",
+            "default": DEFAULT_PREFIX,
+            "description": "start of every Redis key this cache writes "
+            "(the key is prefix + task id + ':' + a SHA-256 of the call's key)",
+        },
+        "redis": {
+            "type": "string",
+            "minLength": 1,
+            "default": "redis",
+            "description": "id of the resource that holds the redis.asyncio.Redis client "
+            "(a redis.client)",
+        },
+        "key": {
+            "type": "string",
+            "description": "import path of key(input) -> str; default: the canonical JSON of "
+            "the input plus the caller's auth subject",
+        },
+        "fail_open": {
+            "type": "boolean",
+            "default": True,
+            "description": "when Redis fails: true runs the task uncached (one warning per "
+            "outage); false fails the call with HTTP 503",
+        },
+    },
+    "required": ["ttl"],
+    "additionalProperties": False,
+}
+
+
+class CacheUnavailable(RunnerError):
+    """``cache.redis`` with ``fail_open: false`` could not reach Redis."""
+
+    code = "cache.unavailable"
+    http_status = 503
+
+    def __init__(self, task: str, cause: BaseException | None) -> None:
+        self.task = task
+        why = f": {_describe(cause)}" if cause is not None else " (it failed moments ago)"
+        super().__init__(
+            f"the Redis cache of {task!r} is unavailable{why}",
+            hint="start Redis or fix its url; or set `fail_open: true` to run the task "
+            "uncached while Redis is down",
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"no answer within {OP_TIMEOUT * 1000:.0f} ms"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _Health:
+    """One warning per outage: the first failure warns, a success ends the outage."""
+
+    def __init__(self, fail_open: bool) -> None:
+        self.down = False
+        self.retry_at = 0.0
+        self.then = "calls run uncached" if fail_open else "calls fail (503)"
+
+    def usable(self) -> bool:
+        return not self.down or time.monotonic() >= self.retry_at
+
+    def failed(self, task: str, exc: BaseException) -> None:
+        self.retry_at = time.monotonic() + RETRY_AFTER
+        if not self.down:
+            self.down = True
+            LOG.warning(
+                "cache.redis of %r: Redis is unavailable (%s); %s until it answers again",
+                task,
+                _describe(exc),
+                self.then,
+            )
+
+    def ok(self) -> None:
+        if self.down:
+            self.down = False
+            LOG.info("cache.redis: Redis answers again; caching resumed")
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # a client of another make; `check` asks for the library anyway
+        return (OSError,)
+    return (RedisError, OSError)  # OSError covers TimeoutError and socket errors
+
+
+def _check(config: Any, report: assembler.ConfigReport) -> None:
+    config = config or {}
+    try:
+        import redis.asyncio  # noqa: F401
+    except ImportError:
+        report(
+            "cache.redis needs the `redis` library, which is not installed",
+            hint='install assemble[redis] (pip install "assemble[redis]")',
+        )
+    if "ttl" in config and assembler.duration(config["ttl"]) < 0.001:
+        report("ttl must be at least 1ms", at=("ttl",), hint="write e.g. ttl: 60s")
+
+
+def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
+    """One cache per use: its own outage state; the entries live in Redis."""
+    config = config or {}
+    ttl_ms = max(1, round(assembler.duration(config["ttl"]) * 1000))
+    prefix: str = config.get("prefix", DEFAULT_PREFIX)
+    key_fn: Callable[[Any], str] | None = config.get("key")
+    fail_open: bool = config.get("fail_open", True)
+    health = _Health(fail_open)
+    errors = _redis_errors()
+
+    async def cache_redis(call: runner.TaskCall, config: Any, redis: Any) -> Any:
+        task = call.task.id
+        key = cache_key(task, call.input, key_fn)
+        if key is None:  # an input that has no JSON form: not cached
+            return await call.next()
+        name = f"{prefix}{task}:{digest(key)}"
+        raw = None
+        if not health.usable():
+            if not fail_open:
+                raise CacheUnavailable(task, None)
+        else:
+            try:
+                async with asyncio.timeout(OP_TIMEOUT):
+                    raw = await redis.get(name)
+            except errors as exc:
+                health.failed(task, exc)
+                if not fail_open:
+                    raise CacheUnavailable(task, exc) from exc
+            else:
+                health.ok()
+        if raw is not None:
+            try:
+                return json.loads(raw)
+            except ValueError:
+                pass  # not a value this cache wrote: compute and overwrite it
+        result = await call.next()  # an error propagates and nothing is cached
+        text = _json(result)
+        if text is not None and health.usable():
+            try:
+                async with asyncio.timeout(OP_TIMEOUT):
+                    await redis.set(name, text, px=ttl_ms)
+            except errors as exc:
+                health.failed(task, exc)  # the result is there: return it anyway
+            else:
+                health.ok()
+        return result
+
+    return cache_redis
+
+
+def _json(value: Any) -> str | None:
+    """The JSON text of ``value`` if it survives a round trip unchanged, else ``None``."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+    return text if json.loads(text) == value else None  # tuples, int keys: not the same
+
+
+def components() -> list[assembler.Component]:
+    return [
+        assembler.Component(
+            name="cache.redis",
+            kind="middleware",
+            config_schema=SCHEMA,
+            factory=make_cache,
+            dependencies=lambda config: {"redis": (config or {}).get("redis", "redis")},
+            imports=("key",),
+            check=_check,
+            description="caches task results as JSON in Redis (fail-open, one warning per outage)",
+        )
+    ]

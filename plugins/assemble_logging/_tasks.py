@@ -1,0 +1,139 @@
+"""``logging.tasks``: a start record, then a complete record (or an error record) per task run."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from time import perf_counter
+from typing import Any
+
+import anyio
+
+import assembler
+import runner
+
+from ._logger import LEVEL_SCHEMA, LEVELS, current_task, redact_keys
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "level": {
+            **LEVEL_SCHEMA,
+            "description": "the level of the start and complete records "
+            "(error records are at least warning)",
+        },
+        "include_input": {
+            "type": "boolean",
+            "default": False,
+            "description": "add the task's input to the start record, secret-looking keys "
+            "replaced by ***",
+        },
+    },
+    "additionalProperties": False,
+}
+
+
+def _request_id() -> str | None:
+    request = runner.current_request.try_use()
+    request_id = getattr(request, "id", None)
+    return request_id if isinstance(request_id, str) else None
+
+
+def _ms(start: float) -> float:
+    return round((perf_counter() - start) * 1000, 3)
+
+
+def _failed(logger: logging.Logger, level: int, task: str, exc: Exception, start: float) -> None:
+    """The error record: class, code and HTTP status (RunnerError), duration."""
+    status = getattr(exc, "http_status", None)
+    client = isinstance(status, int) and status < 500
+    level = max(level, logging.WARNING if client else logging.ERROR)
+    if not logger.isEnabledFor(level):
+        return
+    fields: dict[str, Any] = {
+        "event": "task.error",
+        "task": task,
+        "duration_ms": _ms(start),
+        "error": type(exc).__name__,
+    }
+    if isinstance(exc, runner.errors.RunnerError):
+        fields["code"] = exc.code
+        if isinstance(status, int):
+            fields["http_status"] = status
+    message = getattr(exc, "message", None) or str(exc)  # RunnerError: without the hint
+    if (request_id := _request_id()) is not None:
+        fields["request_id"] = request_id
+    logger.log(
+        level,
+        "task %s failed after %.1f ms: %s: %s",
+        task,
+        fields["duration_ms"],
+        type(exc).__name__,
+        message,
+        exc_info=None if client else exc,  # a traceback only for server-side failures
+        extra=fields,
+    )
+
+
+def _cancelled(logger: logging.Logger, level: int, task: str, start: float) -> None:
+    """The run was cancelled from outside (an enclosing timeout, shutdown)."""
+    level = max(level, logging.WARNING)
+    if not logger.isEnabledFor(level):
+        return
+    fields: dict[str, Any] = {"event": "task.cancelled", "task": task, "duration_ms": _ms(start)}
+    if (request_id := _request_id()) is not None:
+        fields["request_id"] = request_id
+    logger.log(level, "task %s cancelled after %.1f ms", task, fields["duration_ms"], extra=fields)
+
+
+def make_log_tasks(config: Any) -> Callable[..., Awaitable[Any]]:
+    """The middleware for one use of ``logging.tasks``."""
+    cfg = config or {}
+    level = LEVELS[cfg.get("level", "info")]
+    include_input = bool(cfg.get("include_input", False))
+
+    async def log_tasks(call: runner.TaskCall, config: Any, logger: logging.Logger) -> Any:
+        task = call.task.id
+        token = current_task.set(task)  # user records inside the task carry its id
+        try:
+            enabled = logger.isEnabledFor(level)  # when not: only failures cost anything
+            if enabled:
+                fields: dict[str, Any] = {"event": "task.start", "task": task}
+                if (request_id := _request_id()) is not None:
+                    fields["request_id"] = request_id
+                if include_input:
+                    fields["input"] = redact_keys(call.input)
+                logger.log(level, "task %s started", task, extra=fields)
+                fields.pop("input", None)
+            start = perf_counter()
+            try:
+                result = await call.next()
+            except anyio.get_cancelled_exc_class():
+                _cancelled(logger, level, task, start)
+                raise
+            except Exception as exc:
+                _failed(logger, level, task, exc, start)
+                raise
+            if enabled:
+                fields.update(event="task.complete", duration_ms=_ms(start))
+                logger.log(
+                    level, "task %s completed in %.1f ms", task, fields["duration_ms"], extra=fields
+                )
+            return result
+        finally:
+            current_task.reset(token)
+
+    return log_tasks
+
+
+def components() -> list[assembler.Component]:
+    return [
+        assembler.Component(
+            name="logging.tasks",
+            kind="middleware",
+            config_schema=SCHEMA,
+            factory=make_log_tasks,
+            dependencies={"logger": "logger"},
+            description="logs each task run: start, complete or error, with duration and ids",
+        )
+    ]

@@ -1,0 +1,141 @@
+"""``redis.client``: a ``redis.asyncio.Redis``, checked with PING at init, closed at dispose.
+
+redis-py's asyncio client runs on asyncio only: on trio, init fails with a clear error.
+The ``redis`` library is the optional extra ``assemble[redis]``; this module imports it
+only when a client is made, so the plugin loads without it (``check`` reports it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import assembler
+from runner.errors import RunnerError
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+SCHEMES = ("redis", "rediss", "unix")
+CONNECT_TIMEOUT = 5.0  # seconds, per connection attempt (unless the URL sets its own)
+MAX_CONNECTIONS = 100  # per client, unless the URL sets max_connections
+PING_TIMEOUT = 10.0  # seconds for the whole check at init, retries included
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "url": {
+            "type": "string",
+            "default": DEFAULT_URL,
+            "description": "redis://[[user]:password@]host[:port][/db], rediss:// (TLS) or "
+            "unix:///path.sock; query options (socket_timeout=...) are passed to redis-py",
+        },
+    },
+    "additionalProperties": False,
+}
+
+
+class RedisClientError(RunnerError):
+    """``redis.client`` could not start: Redis did not answer, or the backend is not asyncio."""
+
+    code = "redis.client_failed"
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for messages and logs)."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return "<unparsable redis url>"
+    if not password:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def check(config: Any, report: assembler.ConfigReport) -> None:
+    try:
+        import redis.asyncio  # noqa: F401
+    except ImportError:
+        report(
+            "redis.client needs the `redis` library, which is not installed",
+            hint='install assemble[redis] (pip install "assemble[redis]")',
+        )
+    url = (config or {}).get("url", DEFAULT_URL)
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        scheme = ""
+    if scheme not in SCHEMES:
+        report(
+            f"{safe_url(url)!r} is not a Redis URL",
+            at=("url",),
+            hint="write redis://host:port/db, rediss://... (TLS) or unix:///path/redis.sock",
+        )
+
+
+def require_asyncio(what: str) -> None:
+    """Raise a clear :class:`RedisClientError` unless an asyncio event loop is running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise RedisClientError(
+            f"{what} needs the asyncio backend: redis-py's client runs on asyncio only",
+            hint="run the app on asyncio (the default), or drop the Redis components "
+            "when running on trio",
+        ) from None
+
+
+async def make_client(config: Any) -> Any:
+    """Init: connect, PING (bounded), and hand out the client."""
+    require_asyncio("redis.client")
+    try:
+        import redis.asyncio as aioredis
+    except ImportError:
+        raise RedisClientError(
+            "redis.client needs the `redis` library, which is not installed",
+            hint='install assemble[redis] (pip install "assemble[redis]")',
+        ) from None
+    url = (config or {}).get("url", DEFAULT_URL)
+    try:
+        # A blocking pool: past max_connections a call waits for a free connection
+        # (up to `timeout`, 20 s) instead of failing with "Too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, socket_connect_timeout=CONNECT_TIMEOUT, max_connections=MAX_CONNECTIONS
+        )
+    except ValueError as exc:
+        raise RedisClientError(
+            f"redis.client: invalid url {safe_url(url)!r}: {exc}",
+            hint="write redis://host:port/db, rediss://... (TLS) or unix:///path/redis.sock",
+        ) from None
+    client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
+    try:
+        async with asyncio.timeout(PING_TIMEOUT):
+            await client.ping()
+    except Exception as exc:
+        await client.aclose()
+        detail = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)
+        raise RedisClientError(
+            f"redis.client cannot reach Redis at {safe_url(url)}: {type(exc).__name__}: {detail}",
+            hint="start Redis, or fix `url` (host, port, password, TLS)",
+        ) from None
+    return client
+
+
+async def close_client(client: Any) -> None:
+    await client.aclose()
+
+
+def components() -> list[assembler.Component]:
+    return [
+        assembler.Component(
+            name="redis.client",
+            kind="resource",
+            config_schema=SCHEMA,
+            init=make_client,
+            dispose=close_client,
+            check=check,
+            description="a redis.asyncio.Redis client (asyncio only), PINGed at init",
+        )
+    ]

@@ -1,0 +1,547 @@
+"""The ``logging`` plugin: the ``logger`` resource and the ``logging.tasks`` middleware."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import runner
+
+from ._apps import app, problems
+
+pytestmark = pytest.mark.anyio
+
+# A well-formed JWT (HS256, {"sub": "ann"}): what an `Authorization: Bearer` header carries.
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbm4ifQ."
+    "Qk9HVVNfU0lHTkFUVVJFX0ZPUl9URVNUU19PTkxZXzEyMzQ"
+)
+ENV_SECRET = "s3cr3t-value-123"
+REQUEST = runner.Request(id="req-1", headers={"authorization": f"Bearer {JWT}"}, transport="test")
+
+
+def lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The stderr lines written so far; nothing may reach stdout."""
+    out, err = capsys.readouterr()
+    assert out == ""
+    return err.splitlines()
+
+
+def records(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """Every stderr line, parsed: each one must be a JSON object."""
+    parsed = [json.loads(line) for line in lines(capsys)]
+    assert all(isinstance(r, dict) for r in parsed)
+    return parsed
+
+
+def only(recs: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
+    found = [r for r in recs if all(r.get(k) == v for k, v in match.items())]
+    assert len(found) == 1, (match, recs)
+    return found[0]
+
+
+BASIC = """
+    assemble: 1
+    id: logdemo
+    resources:
+      svc:
+        init: lt_basic:make_svc
+        dependencies: {log: logger}
+    middleware:
+      log_all: {use: logging.tasks, everywhere: true}
+    tasks:
+      slow:
+        run: lt_basic:slow
+        dependencies: {log: logger, svc: svc}
+      in_thread:
+        run: lt_basic:in_thread
+        dependencies: {log: logger}
+"""
+BASIC_PY = """
+    import anyio
+
+    def make_svc(config, log):
+        log.info("svc ready")
+        return "svc"
+
+    async def slow(input, log, svc):
+        await anyio.sleep(0.05)
+        log.info("working", extra={"step": 1, "obj": object()})
+        return {"ok": True}
+
+    def in_thread(input, log):  # a sync task: runs in a worker thread
+        log.info("in a thread")
+        return 1
+"""
+
+
+async def test_records_are_json_lines_with_ids_and_duration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    definition = app(tmp_path, BASIC, lt_basic=BASIC_PY)
+    before = datetime.now(UTC)
+    async with runner.run(definition) as rt:
+        with runner.current_request.provide(REQUEST):
+            assert await rt.run_task("slow", {"n": 1}) == {"ok": True}
+            assert await rt.run_task("in_thread", None) == 1
+        await rt.run_task("in_thread", None)  # outside any request
+    recs = records(capsys)
+
+    assert {r["logger"] for r in recs} == {"assemble.logdemo.logger"}
+    for r in recs:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["time"])
+        when = datetime.fromisoformat(r["time"])
+        assert when.utcoffset() == timedelta(0)
+        assert before - timedelta(seconds=1) <= when <= datetime.now(UTC)
+    ready = only(recs, message="svc ready")
+    assert ready["level"] == "info" and "task" not in ready and "request_id" not in ready
+
+    start = only(recs, event="task.start", task="slow")
+    assert start["request_id"] == "req-1" and start["level"] == "info"
+    assert start["message"] == "task slow started" and "input" not in start
+    working = only(recs, message="working")
+    assert working["task"] == "slow" and working["request_id"] == "req-1"
+    assert working["step"] == 1 and working["obj"].startswith("<object object")
+    done = only(recs, event="task.complete", task="slow")
+    assert done["request_id"] == "req-1"
+    assert 40 <= done["duration_ms"] < 5000  # the task sleeps 50 ms
+    order = [r.get("event", r["message"]) for r in recs if r.get("task") == "slow"]
+    assert order == ["task.start", "working", "task.complete"]
+
+    in_thread = [r for r in recs if r["message"] == "in a thread"]
+    assert [r.get("request_id") for r in in_thread] == ["req-1", None]
+    assert [r["task"] for r in in_thread] == ["in_thread", "in_thread"]
+    assert isinstance(only(recs, event="task.complete", task="in_thread", request_id="req-1"), dict)
+
+
+SECRETS = """
+    assemble: 1
+    id: secrets
+    config:
+      api_key: ${env.API_KEY}
+    resources:
+      upstream:
+        init: lt_secrets:make_upstream
+        config: {api_key: "${config.api_key}", url: "https://api.example.com"}
+      logger: {use: logger, config: {format: FORMAT}}
+    middleware:
+      log_all: {use: logging.tasks, everywhere: true, config: {include_input: true}}
+    tasks:
+      login:
+        run: lt_secrets:login
+        dependencies: {log: logger, upstream: upstream}
+"""
+SECRETS_PY = f"""
+    import runner
+
+    JWT = {JWT!r}
+
+    def make_upstream(config):
+        return config
+
+    async def login(input, log, upstream):
+        key = upstream["api_key"]
+        log.info("login password=%s", input["password"])
+        log.info("login", extra={{"password": input["password"], "user": input["user"]}})
+        log.info("headers %s", {{"Authorization": "Bearer " + JWT, "accept": "json"}})
+        log.info("forwarding Authorization: Bearer " + JWT)
+        log.info(f"token {{JWT}}")
+        log.info(f"calling {{upstream['url']}} with {{key}}")
+        log.getChild("db").info("dsn postgresql://ann:%s@db/app?password=%s", key, key)
+        auth = runner.current_request.use().header("authorization")
+        log.warning("request", extra={{"headers": {{"authorization": auth}}, "sent": [auth]}})
+        raise RuntimeError(f"upstream refused key {{key}}")
+"""
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+async def test_secrets_never_reach_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    definition = app(
+        tmp_path,
+        SECRETS.replace("FORMAT", fmt),
+        env={"API_KEY": ENV_SECRET},
+        lt_secrets=SECRETS_PY,
+    )
+    given = {
+        "user": "ann",
+        "token": "tok-opaque-999",
+        "password": "pw-777",
+        "profile": {"ApiKey": "k-555", "Set-Cookie": ["sid=c-444"], "city": "Oslo"},
+    }
+    async with runner.run(definition) as rt:
+        assert rt.resource("upstream")["api_key"] == ENV_SECRET  # the app did get it
+        with runner.current_request.provide(REQUEST), pytest.raises(RuntimeError):
+            await rt.run_task("login", given)
+    err = "\n".join(lines(capsys))
+
+    leaked = [
+        s
+        for s in (ENV_SECRET, JWT, *JWT.split("."), "tok-opaque-999", "pw-777", "k-555", "c-444")
+        if s in err
+    ]
+    assert leaked == []
+    # ... while what is not secret is still there, with *** in place of each secret
+    for kept in ("login password=***", "ann", "Oslo", "https://api.example.com", "req-1"):
+        assert kept in err
+    assert "task login started" in err and "upstream refused key ***" in err
+    assert "RuntimeError" in err and "Traceback" in err
+    if fmt == "json":
+        recs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+        assert only(recs, event="task.start")["input"] == {
+            "user": "ann",
+            "token": "***",
+            "password": "***",
+            "profile": {"ApiKey": "***", "Set-Cookie": "***", "city": "Oslo"},
+        }
+        assert only(recs, message="login") | {"time": ""} == {
+            "time": "",
+            "level": "info",
+            "logger": "assemble.secrets.logger",
+            "message": "login",
+            "password": "***",
+            "user": "ann",
+            "task": "login",
+            "request_id": "req-1",
+        }
+        assert {r["message"] for r in recs} >= {
+            "headers {'Authorization': '***', 'accept': 'json'}",
+            "forwarding Authorization: ***",
+            "token ***",
+            "calling https://api.example.com with ***",
+            "dsn postgresql://ann:***@db/app?password=***",
+        }
+        child = only(recs, logger="assemble.secrets.logger.db")
+        assert child["task"] == "login" and child["request_id"] == "req-1"
+        request = only(recs, message="request")
+        assert request["headers"] == {"authorization": "***"} and request["sent"] == ["Bearer ***"]
+    else:
+        assert "logger: login password=*** user=ann request_id=req-1 task=login\n" in err
+
+
+async def test_text_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = BASIC.replace(
+        "    resources:\n", "    resources:\n      logger: {use: logger, config: {format: text}}\n"
+    )
+    definition = app(tmp_path, manifest, lt_basic=BASIC_PY)
+    async with runner.run(definition) as rt:
+        with runner.current_request.provide(REQUEST):
+            await rt.run_task("slow", None)
+    got = lines(capsys)
+    for line in got:
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(line)
+    time = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    name = "assemble.logdemo.logger"
+    assert re.fullmatch(rf"{time} INFO     {name}: svc ready", got[0])
+    assert re.fullmatch(
+        rf"{time} INFO     {name}: task slow started event=task.start task=slow request_id=req-1",
+        got[1],
+    )
+    assert re.fullmatch(
+        rf"{time} INFO     {name}: working step=1 obj=\"<object object at 0x[0-9a-f]+>\" "
+        r"request_id=req-1 task=slow",
+        got[2],
+    )
+    assert re.fullmatch(
+        rf"{time} INFO     {name}: task slow completed in [0-9.]+ ms event=task.complete "
+        r"task=slow request_id=req-1 duration_ms=[0-9.]+",
+        got[3],
+    )
+    assert len(got) == 4
+
+
+LEVELS = """
+    assemble: 1
+    id: levels
+    resources:
+      logger: {use: logger, config: {level: LOGGER_LEVEL}}
+    middleware:
+      log_all: {use: logging.tasks, everywhere: true, config: {level: TASKS_LEVEL}}
+    tasks:
+      chatty:
+        run: lt_levels:chatty
+        dependencies: {log: logger}
+"""
+LEVELS_PY = """
+    def chatty(input, log):
+        log.debug("details")
+        log.info("progress")
+        log.warning("careful")
+        log.error("bad")
+        log.critical("worse")
+"""
+
+
+@pytest.mark.parametrize(
+    ("logger_level", "tasks_level", "expected"),
+    [
+        ("warning", "info", ["careful", "bad", "worse"]),
+        ("error", "critical", ["task.start", "bad", "worse", "task.complete"]),
+        (
+            "debug",
+            "debug",
+            ["task.start", "details", "progress", "careful", "bad", "worse", "task.complete"],
+        ),
+    ],
+)
+async def test_level_filters(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    logger_level: str,
+    tasks_level: str,
+    expected: list[str],
+) -> None:
+    manifest = LEVELS.replace("LOGGER_LEVEL", logger_level).replace("TASKS_LEVEL", tasks_level)
+    async with runner.run(app(tmp_path, manifest, lt_levels=LEVELS_PY)) as rt:
+        await rt.run_task("chatty", None)
+    recs = records(capsys)
+    assert [r.get("event", r["message"]) for r in recs] == expected
+    for r in recs:
+        if "event" in r:
+            assert r["level"] == tasks_level
+
+
+async def test_configured_logger_replaces_the_registered_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = LEVELS.replace("LOGGER_LEVEL", "debug").replace("TASKS_LEVEL", "debug")
+    async with runner.run(app(tmp_path, manifest, lt_levels=LEVELS_PY)) as rt:
+        logger = rt.resource("logger")
+        assert isinstance(logger, logging.Logger)
+        assert logger.name == "assemble.levels.logger" and logger.level == logging.DEBUG
+        assert len(logger.handlers) == 1
+        await rt.run_task("chatty", None)
+    recs = records(capsys)
+    assert [r["message"] for r in recs].count("details") == 1  # written once, by one logger
+    assert only(recs, message="details")["level"] == "debug"
+
+    # without the manifest entry, the registered logger is at info
+    manifest = manifest.replace(
+        "    resources:\n      logger: {use: logger, config: {level: debug}}\n", ""
+    )
+    assert "resources" not in manifest
+    async with runner.run(app(tmp_path, manifest, lt_levels=LEVELS_PY)) as rt:
+        assert rt.resource("logger").level == logging.INFO
+        await rt.run_task("chatty", None)
+    assert [r.get("event", r["message"]) for r in records(capsys)] == [
+        "progress",
+        "careful",
+        "bad",
+        "worse",
+    ]
+
+
+ERRORS = """
+    assemble: 1
+    id: errs
+    middleware:
+      log_all: {use: logging.tasks, everywhere: true}
+    tasks:
+      denied: {run: "lt_errors:denied"}
+      broken: {run: "lt_errors:broken"}
+      forever: {run: "lt_errors:forever"}
+"""
+ERRORS_PY = """
+    import anyio
+    import runner
+
+    DENIED = runner.errors.Forbidden("not your account")
+
+    async def denied(input):
+        raise DENIED
+
+    async def broken(input):
+        raise RuntimeError("kaput")
+
+    async def forever(input):
+        await anyio.sleep_forever()
+"""
+
+
+async def test_error_records_carry_code_status_and_duration_and_the_error_propagates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    definition = app(tmp_path, ERRORS, lt_errors=ERRORS_PY)
+    lt_errors = sys.modules["lt_errors"]
+    async with runner.run(definition) as rt:
+        with runner.current_request.provide(REQUEST):
+            with pytest.raises(runner.errors.Forbidden) as denied:
+                await rt.run_task("denied", None)
+            with pytest.raises(RuntimeError, match=r"^kaput$"):
+                await rt.run_task("broken", None)
+            with anyio.move_on_after(0.05):
+                await rt.run_task("forever", None)
+    assert denied.value is lt_errors.DENIED  # re-raised unchanged
+    recs = records(capsys)
+
+    error = only(recs, event="task.error", task="denied")
+    assert error["level"] == "warning"  # a client error (4xx)
+    assert error["error"] == "Forbidden"
+    assert error["code"] == "runner.forbidden" and error["http_status"] == 403
+    assert error["request_id"] == "req-1" and 0 <= error["duration_ms"] < 5000
+    assert error["message"].endswith("Forbidden: not your account")
+    assert "exception" not in error
+
+    error = only(recs, event="task.error", task="broken")
+    assert error["level"] == "error" and error["error"] == "RuntimeError"
+    assert "code" not in error and "http_status" not in error
+    assert (
+        error["exception"].startswith("Traceback") and "RuntimeError: kaput" in error["exception"]
+    )
+    assert not [r for r in recs if r.get("event") == "task.complete"]
+
+    cancelled = only(recs, event="task.cancelled", task="forever")
+    assert cancelled["level"] == "warning" and 40 <= cancelled["duration_ms"] < 5000
+
+
+async def test_handlers_are_removed_at_dispose_and_nothing_reaches_the_root_logger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = logging.getLogger()
+    root_handlers = list(root.handlers)
+    definition = app(tmp_path, BASIC, lt_basic=BASIC_PY)
+    async with runner.run(definition) as one, runner.run(definition) as two:
+        first, second = one.resource("logger"), two.resource("logger")
+        # two live runtimes of one app: two loggers, so no record is written twice
+        assert first.name == "assemble.logdemo.logger"
+        assert second.name == "assemble.logdemo.logger#2"
+        for logger in (first, second):
+            assert not logger.propagate and len(logger.handlers) == 1
+        await one.run_task("in_thread", None)
+        assert root.handlers == root_handlers
+    assert first.handlers == [] and second.handlers == []
+    assert root.handlers == root_handlers
+    recs = records(capsys)
+    assert [r["logger"] for r in recs if r["message"] == "svc ready"] == [first.name, second.name]
+    assert len([r for r in recs if r["message"] == "in a thread"]) == 1
+
+    async with runner.run(definition) as again:  # the name is free again
+        assert again.resource("logger").name == "assemble.logdemo.logger"
+    capsys.readouterr()
+
+
+QUIET = """
+    assemble: 1
+    id: quiet
+    resources:
+      logger: {use: logger, config: {level: LEVEL}}
+    middleware:
+      log_all: {use: logging.tasks, everywhere: true, config: {level: debug, include_input: true}}
+    tasks:
+      echo: {run: "lt_quiet:echo"}
+"""
+QUIET_PY = """
+    class Watched(dict):
+        reads = 0
+
+        def items(self):
+            Watched.reads += 1
+            return super().items()
+
+    def echo(input):
+        return len(input)
+"""
+
+
+@pytest.mark.parametrize("level", ["info", "debug"])
+async def test_a_disabled_level_costs_no_formatting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], level: str
+) -> None:
+    definition = app(tmp_path, QUIET.replace("LEVEL", level), lt_quiet=QUIET_PY)
+    lt_quiet = sys.modules["lt_quiet"]
+
+    async with runner.run(definition) as rt:
+        assert await rt.run_task("echo", lt_quiet.Watched(a=1, password="x")) == 2
+    recs = records(capsys)
+    if level == "info":  # logging.tasks logs at debug: below the logger's level
+        assert recs == [] and lt_quiet.Watched.reads == 0
+    else:
+        assert only(recs, event="task.start")["input"] == {"a": 1, "password": "***"}
+        assert lt_quiet.Watched.reads == 1
+
+
+def test_configs_are_checked_against_the_schemas(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        assemble: 1
+        id: bad
+        resources:
+          logger: {use: logger, config: {level: loud, format: xml}}
+        middleware:
+          log_all: {use: logging.tasks, config: {include_input: yes please, colour: red}}
+        """,
+    )
+    assert sorted((code, line) for code, line, _, _ in found) == [
+        ("ASM603", 4),
+        ("ASM603", 4),
+        ("ASM603", 6),
+        ("ASM603", 6),
+    ]
+    text = "\n".join(message for *_, message in found)
+    assert "'loud'" in text and "'xml'" in text and "'colour'" in text
+
+
+OWN = """
+    assemble: 1
+    id: own
+    resources:
+      plain: {init: "lt_own:plain_logger"}
+    middleware:
+      log_all:
+        use: logging.tasks
+        everywhere: true
+        dependencies: {logger: plain}
+        config: {include_input: true}
+    tasks:
+      echo: {run: "lt_own:echo"}
+"""
+OWN_PY = """
+    import logging
+
+    class Collect(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.records = []
+
+        def emit(self, record):
+            self.records.append(record)
+
+    def plain_logger(config):
+        logger = logging.getLogger("lt_own.plain")
+        logger.propagate, handler = False, Collect()
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        yield logger
+        logger.removeHandler(handler)
+
+    def echo(input):
+        return input
+"""
+
+
+async def test_logging_tasks_redacts_the_input_itself_for_any_logger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the middleware's logger can be any stdlib logger (here one without our handler)
+    async with runner.run(app(tmp_path, OWN, lt_own=OWN_PY)) as rt:
+        handler = rt.resource("plain").handlers[0]
+        with runner.current_request.provide(REQUEST):
+            await rt.run_task("echo", {"user": "ann", "password": "pw-777", "n": [{"token": "t"}]})
+    start, done = handler.records
+    assert start.event == "task.start" and done.event == "task.complete"
+    assert start.input == {"user": "ann", "password": "***", "n": [{"token": "***"}]}
+    assert start.task == done.task == "echo"
+    assert start.request_id == done.request_id == "req-1"
+    assert not hasattr(done, "input")
+    assert lines(capsys) == []  # the app's own `logger` was not used
