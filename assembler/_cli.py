@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import traceback
+import uuid
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -193,7 +194,11 @@ def call(ctx: click.Context, file: str, task: str, input_json: str | None, backe
 
     async def once() -> Any:
         async with runner.run(app) as rt:
-            return await rt.run_task(task, value)
+            # The CLI is an edge like the HTTP server: the call gets a request id (logs
+            # carry it); no headers, so auth comes from the input's token field.
+            request = runner.Request(f"cli-{uuid.uuid4().hex[:12]}", transport="cli")
+            with runner.current_request.provide(request):
+                return await rt.run_task(task, value)
 
     try:
         result = anyio.run(once, backend=backend)

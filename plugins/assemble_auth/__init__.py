@@ -20,3 +20,34 @@ __all__ = ["Principal", "auth"]
 @assembler.hookimpl
 def assemble_components() -> Sequence[Any]:
     return [*_jwt_components(), *_rbac_components(), auth]
+
+
+@assembler.hookimpl
+def assemble_validate(manifest: assembler.Manifest, report: assembler.Report) -> None:
+    """``auth.rbac`` outside the ``auth.jwt`` that sets the principal refuses every call."""
+    declared = manifest.data.get("middleware") or {}
+
+    def use_of(entry: Any) -> str | None:
+        body = declared.get(entry) if isinstance(entry, str) else entry
+        return body.get("use") if isinstance(body, dict) else None
+
+    everywhere = [
+        (id, ("middleware", id))
+        for id, body, _ in manifest.components("middleware")
+        if body.get("everywhere") is True
+    ]
+    for tid, body, path in manifest.components("tasks"):
+        own = [(e, (*path, "middleware", i)) for i, e in enumerate(body.get("middleware") or ())]
+        chain = [(use_of(e), at) for e, at in [*everywhere, *own]]  # outer to inner
+        uses = [u for u, _ in chain]
+        for i, (use, at) in enumerate(chain):
+            if use == "auth.rbac" and "auth.jwt" in uses[i + 1 :] and "auth.jwt" not in uses[:i]:
+                report(
+                    f"task {tid!r}: auth.rbac runs before auth.jwt, so it never sees a "
+                    "principal and refuses every call (401)",
+                    at=at,
+                    code="auth/rbac-before-jwt",
+                    hint="list auth.jwt before auth.rbac: middleware run outer to inner, "
+                    "in the order listed",
+                )
+                break

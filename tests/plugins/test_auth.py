@@ -654,3 +654,25 @@ def test_without_pyjwt_the_plugin_loads_and_the_config_says_what_to_install(
     (p,) = jwt_config_problems({"algorithms": ["HS256"], "secret": SECRET})
     assert "needs PyJWT" in p.message
     assert "assemble[jwt]" in p.hint
+
+
+def test_rbac_listed_before_jwt_is_reported_where_it_is_listed(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        assemble: 1
+        id: order
+        middleware:
+          jwt:
+            use: auth.jwt
+            config: {secret: "0123456789abcdef0123456789abcdef", algorithms: [HS256]}
+          admins: {use: auth.rbac, config: {allowed_roles: [admin]}}
+        tasks:
+          wrong: {run: order_mod:task, middleware: [admins, jwt]}
+          right: {run: order_mod:task, middleware: [jwt, admins]}
+          alone: {run: order_mod:task, middleware: [admins]}
+        """,
+        order_mod="def task(input):\n    return input\n",
+    )
+    assert [(c, line, col) for c, line, col, _ in found] == [("auth/rbac-before-jwt", 9, 45)]
+    assert "task 'wrong': auth.rbac runs before auth.jwt" in found[0][3]

@@ -108,6 +108,9 @@ def test_assemble_call_runs_the_app() -> None:
     assert added.returncode == 0, added.stderr
     assert json.loads(added.stdout)["by"] == "ada"
     assert editor not in added.stderr and SECRET not in added.stderr
+    records = [json.loads(x) for x in added.stderr.splitlines() if x.startswith("{")]
+    ids = {r.get("request_id") for r in records if r.get("task") == "add_quote"}
+    assert len(ids) == 1 and str(ids.pop()).startswith("cli-")  # the CLI is an edge
     refused = call("add_quote", {"token": token("bo", ["reader"]), "text": "x"})
     assert refused.returncode == 1 and refused.stdout == ""
     assert "error[runner.forbidden]" in refused.stderr and "Traceback" not in refused.stderr
