@@ -8,7 +8,6 @@ from functools import partial
 from typing import Any
 
 import anyio
-from anyio import to_thread
 
 from ._calls import EventEmission, ResourceCall, TaskCall
 from ._definitions import (
@@ -23,6 +22,7 @@ from ._definitions import (
 )
 from ._plan import Plan, plan
 from ._store import Store, suggest
+from ._threads import ThreadSlots
 from .errors import (
     DisposeError,
     DrainTimeoutError,
@@ -84,6 +84,7 @@ class Runtime:
         self._lifetime = anyio.CancelScope()
         self._accepted: ContextVar[bool] = ContextVar(f"runner.accepted.{id(self)}", default=False)
         self._values: dict[str, Any] = {}
+        self._threads: ThreadSlots | None = None  # made on the first sync call, in the loop
         # (id, disposer, whether the disposer closes scopes its init opened: a generator's)
         self._initialised: list[tuple[str, Disposer | None, bool]] = []
         self._hooks = {h.id: self._hook_entry(h) for h in self.store.hooks.values()}
@@ -203,7 +204,7 @@ class Runtime:
             async def fn(input: Any) -> Any:
                 # A worker thread keeps the loop free; a cancelled caller (a timeout,
                 # a second signal) is released at once and the thread runs out alone.
-                return await to_thread.run_sync(sync, input, abandon_on_cancel=True)
+                return await self._in_thread(sync, input)
 
         ins, outs = task.input_schema, task.result_schema
         if ins is None and outs is None:
@@ -265,13 +266,18 @@ class Runtime:
                 sync = fn
 
                 async def fn(emission: EventEmission) -> Any:
-                    return await to_thread.run_sync(sync, emission, abandon_on_cancel=True)
+                    return await self._in_thread(sync, emission)
 
             entry.call = fn
             return fn(emission)  # type: ignore[no-any-return]
 
         entry.call = compose_then_call
         return entry
+
+    def _in_thread(self, fn: Callable[[Any], Any], arg: Any) -> Awaitable[Any]:
+        if self._threads is None:
+            self._threads = ThreadSlots()
+        return self._threads.run(fn, arg)
 
     def _resolve(self, owner: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}

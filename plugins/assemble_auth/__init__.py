@@ -22,9 +22,26 @@ def assemble_components() -> Sequence[Any]:
     return [*_jwt_components(), *_rbac_components(), auth]
 
 
+# Middleware that must run inside auth.jwt: (code, what goes wrong otherwise).
+_NEEDS_PRINCIPAL = {
+    "auth.rbac": (
+        "auth/rbac-before-jwt",
+        "it never sees a principal and refuses every call (401)",
+    ),
+    "cache.memory": (
+        "auth/cache-before-jwt",
+        "a cached result would be served before the token is checked, to any caller",
+    ),
+    "cache.redis": (
+        "auth/cache-before-jwt",
+        "a cached result would be served before the token is checked, to any caller",
+    ),
+}
+
+
 @assembler.hookimpl
 def assemble_validate(manifest: assembler.Manifest, report: assembler.Report) -> None:
-    """``auth.rbac`` outside the ``auth.jwt`` that sets the principal refuses every call."""
+    """``auth.rbac`` or a cache outside the ``auth.jwt`` that sets the principal is a mistake."""
     declared = manifest.data.get("middleware") or {}
 
     def use_of(entry: Any) -> str | None:
@@ -41,13 +58,14 @@ def assemble_validate(manifest: assembler.Manifest, report: assembler.Report) ->
         chain = [(use_of(e), at) for e, at in [*everywhere, *own]]  # outer to inner
         uses = [u for u, _ in chain]
         for i, (use, at) in enumerate(chain):
-            if use == "auth.rbac" and "auth.jwt" in uses[i + 1 :] and "auth.jwt" not in uses[:i]:
+            if use not in _NEEDS_PRINCIPAL:
+                continue
+            if "auth.jwt" in uses[i + 1 :] and "auth.jwt" not in uses[:i]:
+                code, consequence = _NEEDS_PRINCIPAL[use]
                 report(
-                    f"task {tid!r}: auth.rbac runs before auth.jwt, so it never sees a "
-                    "principal and refuses every call (401)",
+                    f"task {tid!r}: {use} runs before auth.jwt, so {consequence}",
                     at=at,
-                    code="auth/rbac-before-jwt",
-                    hint="list auth.jwt before auth.rbac: middleware run outer to inner, "
+                    code=code,
+                    hint=f"list auth.jwt before {use}: middleware run outer to inner, "
                     "in the order listed",
                 )
-                break

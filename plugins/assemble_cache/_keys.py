@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import runner
 from assemble_auth import auth
 
 
@@ -56,8 +57,14 @@ def cache_key(task_id: str, input: Any, key: Callable[[Any], str] | None) -> str
     except (TypeError, ValueError, RecursionError):
         return None
     principal = auth.try_use()
-    subject = principal.subject if principal is not None else ""
-    return f"{task_id}\x00{subject}\x00{text}"
+    if principal is None:
+        request = runner.current_request.try_use()
+        if request is not None and request.header("authorization"):
+            # Credentials but no principal yet: the cache runs outside auth.jwt, and a
+            # hit would answer before the token is checked. Never cache such a call.
+            return None
+        return f"{task_id}\x00\x00{text}"
+    return f"{task_id}\x00{principal.subject}\x00{text}"
 
 
 def digest(key: str) -> str:

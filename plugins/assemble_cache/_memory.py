@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -63,10 +64,13 @@ class MemoryCache:
             del self.entries[key]
             return False, None
         self.entries.move_to_end(key)
-        return True, hit[1]
+        value = hit[1]
+        # A JSON result is kept as its text and decoded per hit: each caller gets its
+        # own copy (faster than deepcopy), so none can change what the next one sees.
+        return True, json.loads(value.text) if type(value) is _Json else value
 
     def put(self, key: str, value: Any) -> None:
-        self.entries[key] = (time.monotonic() + self.ttl, value)
+        self.entries[key] = (time.monotonic() + self.ttl, _stored(value))
         self.entries.move_to_end(key)
         while len(self.entries) > self.max_entries:
             self.entries.popitem(last=False)
@@ -83,7 +87,10 @@ class MemoryCache:
             if flight.ok:
                 return flight.value
             if flight.error is not None:
-                raise flight.error  # the same failure, for the callers that shared the miss
+                # The same failure for each caller that shared the miss, but a copy of
+                # its own: re-raising one object from many tasks would pile every
+                # caller's frames onto one traceback.
+                raise _fresh(flight.error) from flight.error.__cause__
             # the leader was cancelled: its caller left, ours did not; take over
         flight = self.flights[key] = _Flight()
         try:
@@ -98,6 +105,45 @@ class MemoryCache:
         finally:
             del self.flights[key]
             flight.done.set()
+
+
+_IMMUTABLE = (str, int, float, bool, bytes, type(None))
+
+
+class _Json:
+    """A cached mutable result, as canonical JSON text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _stored(value: Any) -> Any:
+    """What the cache keeps: immutables as they are, JSON results as text.
+
+    A result that does not survive a JSON round trip unchanged (an object, a tuple) is
+    kept as it is and shared between callers: treat such results as read-only.
+    """
+    if isinstance(value, _IMMUTABLE):
+        return value
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return value
+    return _Json(text) if json.loads(text) == value else value
+
+
+def _fresh(error: BaseException) -> BaseException:
+    """A copy of ``error`` (same class, args, attributes and cause) with no traceback."""
+    try:
+        copy = type(error).__new__(type(error), *error.args)
+        copy.args = error.args
+        copy.__dict__.update(error.__dict__)
+    except Exception:  # an exception class that cannot be rebuilt: share it after all
+        return error
+    copy.__context__ = error.__context__
+    return copy
 
 
 def make_memory_cache(config: Any) -> Callable[..., Awaitable[Any]]:

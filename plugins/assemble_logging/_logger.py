@@ -54,23 +54,34 @@ SCHEMA: dict[str, Any] = {
 #: The id of the task running in this context; set by ``logging.tasks`` around each run.
 current_task: ContextVar[str | None] = ContextVar("assemble_logging.task", default=None)
 
-_SECRET_KEY = re.compile(r"passw(?:or)?d|secret|token|authorization|api[_-]?key|cookie", re.I)
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_BEARER = re.compile(r"\b(bearer)\s+[A-Za-z0-9._~+/-]+=*", re.I)
+_SECRET_KEY = re.compile(
+    r"passw(?:or)?d|passphrase|secret|token|authorization|api[_-]?key|cookie|credential"
+    r"|private[_-]?key|(?:^|[_-])auth(?:$|[_-])",
+    re.I,
+)
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # also after `_`
+_BEARER = re.compile(r"\b(bearer|basic)\s+[A-Za-z0-9._~+/-]+=*", re.I)
+# `scheme://user:password@host`: the password in a URL's userinfo.
+_URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@", re.I)
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S
+)
 # `Authorization: Basic ...`, `Cookie: a=1; b=2`: the whole rest of the line is secret.
 _HEADER_LINE = re.compile(
     r"\b((?:proxy-)?authorization|(?:set-)?cookie)(\s*[:=]\s*)(?![\"'\s])[^\r\n]+", re.I
 )
 # `password=x`, `"token": "x"`, `{'api_key': 'x'}`: the value after a secret-looking key.
 _KEY_VALUE = re.compile(
-    r"(?<![\w.-])([\w.-]*(?:passw(?:or)?d|secret|token|authorization|api[_-]?key|cookie)[\w.-]*)"
+    r"(?<![\w.-])([\w.-]*(?:passw(?:or)?d|passphrase|secret|token|authorization|api[_-]?key"
+    r"|cookie|credential|private[_-]?key)[\w.-]*)"
     r"([\"']?\s*[:=]\s*)"
     r"(?:([\"'])(?:\\.|(?!\3).)*\3|[^\s\"',;&)}\]]+)",
     re.I,
 )
 _MAX_DEPTH = 32
 # Every match of the patterns below contains one of these (a cheap test first).
-_HINTS = ("pass", "secret", "token", "auth", "api", "cookie", "bearer")
+_HINTS = ("pass", "secret", "token", "auth", "api", "cookie", "bearer", "basic", "credential")
+_PRIVATE = "PRIVATE KEY-----"
 
 
 def is_secret_key(key: object) -> bool:
@@ -107,6 +118,10 @@ class Scrubber:
             text = self._values.sub(REDACTED, text)
         if "eyJ" in text:
             text = _JWT.sub(REDACTED, text)
+        if "://" in text:
+            text = _URL_PASSWORD.sub(r"\1" + REDACTED + "@", text)
+        if _PRIVATE in text:
+            text = _PRIVATE_KEY.sub(REDACTED, text)
         lowered = text.lower()
         for hint in _HINTS:
             if hint in lowered:
@@ -288,8 +303,10 @@ def adopt_plugin_records(logger: logging.Logger) -> None:
     if any(isinstance(h, Handler) for h in parent.handlers):
         return  # another live app already does (two runtimes in one process)
     handler = next(h for h in logger.handlers if isinstance(h, Handler))
-    setattr(logger, _ADOPTED, (parent, handler, parent.level))
-    parent.addHandler(handler)  # records still propagate to the root's handlers, if any
+    setattr(logger, _ADOPTED, (parent, handler, parent.propagate, parent.level))
+    parent.addHandler(handler)
+    # Not on to the root's handlers too: they would write the records unscrubbed.
+    parent.propagate = False
     if parent.level == logging.NOTSET or parent.level > logger.level:
         parent.setLevel(logger.level)
 
@@ -298,8 +315,9 @@ def close_logger(logger: logging.Logger) -> None:
     """Remove and close the handlers :func:`open_logger` added."""
     adopted = getattr(logger, _ADOPTED, None)
     if adopted is not None:
-        parent, handler, level = adopted
+        parent, handler, propagate, level = adopted
         parent.removeHandler(handler)
+        parent.propagate = propagate
         parent.setLevel(level)
         delattr(logger, _ADOPTED)
     for handler in list(logger.handlers):

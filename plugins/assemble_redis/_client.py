@@ -8,6 +8,7 @@ only when a client is made, so the plugin loads without it (``check`` reports it
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -47,11 +48,12 @@ def safe_url(url: str) -> str:
         password = parts.password
     except ValueError:
         return "<unparsable redis url>"
-    if not password:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    if password:
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{user}:***@{host}")
+    return urlunsplit(parts._replace(query=query))
 
 
 def check(config: Any, report: assembler.ConfigReport) -> None:

@@ -38,7 +38,10 @@ class Breaker:
     """Closed -> (threshold failures) -> open -> (reset_after) -> half-open: one trial call.
 
     A trial that succeeds closes the circuit; one that fails opens it again. Client
-    errors (HTTP status < 500) and cancellations are not failures of the task.
+    errors (HTTP status < 500) and cancellations are not failures of the task. Every
+    change of state starts a new ``generation``: a call admitted under an older one
+    (still running when the circuit opened) changes nothing when it ends, so a late
+    success cannot close an open circuit and only the trial decides a half-open one.
     """
 
     def __init__(self, threshold: int, reset_after: float) -> None:
@@ -46,6 +49,7 @@ class Breaker:
         self.failures = 0
         self.opened_at: float | None = None
         self.trial = False  # a half-open trial call is running
+        self.generation = 0
 
     @property
     def state(self) -> str:
@@ -55,31 +59,46 @@ class Breaker:
             return "open"
         return "half-open"
 
-    def admit(self, task: str) -> bool:
-        """Whether the call may run; ``True`` means it is the half-open trial."""
+    def admit(self, task: str) -> tuple[int, bool]:
+        """``(generation, is_trial)`` of a call that may run; raises :class:`CircuitOpen`."""
         if self.opened_at is None:
-            return False
+            return self.generation, False
         waited = time.monotonic() - self.opened_at
         if waited < self.reset_after or self.trial:
             raise CircuitOpen(task, max(self.reset_after - waited, 0.0))
         self.trial = True
-        return True
+        return self.generation, True
 
-    def succeeded(self) -> None:
-        self.failures, self.opened_at, self.trial = 0, None, False
+    def succeeded(self, generation: int, trial: bool) -> None:
+        if generation != self.generation:
+            return
+        if trial:  # half-open -> closed
+            self.generation += 1
+            self.opened_at, self.trial = None, False
+        self.failures = 0
 
-    def failed(self, task: str) -> None:
+    def failed(self, task: str, generation: int, trial: bool) -> None:
+        if generation != self.generation:
+            return
+        if trial:  # half-open -> open again
+            self.generation += 1
+            self.opened_at, self.trial = time.monotonic(), False
+            return
         self.failures += 1
-        self.trial = False
-        if self.opened_at is not None or self.failures >= self.threshold:
-            if self.opened_at is None:
-                log.warning(
-                    "circuit of %r opened after %d failures",
-                    task,
-                    self.failures,
-                    extra={"task": task},
-                )
+        if self.opened_at is None and self.failures >= self.threshold:
+            log.warning(
+                "circuit of %r opened after %d failures",
+                task,
+                self.failures,
+                extra={"task": task},
+            )
+            self.generation += 1
             self.opened_at = time.monotonic()
+
+    def abandoned(self, generation: int, trial: bool) -> None:
+        """The call told nothing (cancelled, or a client error): let the next one try."""
+        if trial and generation == self.generation:
+            self.trial = False
 
 
 def make_breaker(config: Any) -> Callable[..., Awaitable[Any]]:
@@ -90,21 +109,19 @@ def make_breaker(config: Any) -> Callable[..., Awaitable[Any]]:
 
     async def circuit_breaker(call: runner.TaskCall, config: Any) -> Any:
         tid = call.task.id
-        trial = breaker.admit(tid)
+        generation, trial = breaker.admit(tid)
         try:
             result = await call.next()
         except Exception as exc:
             if is_client_error(exc):
-                if trial:
-                    breaker.trial = False  # the trial told nothing: let the next one try
-                raise
-            breaker.failed(tid)
+                breaker.abandoned(generation, trial)
+            else:
+                breaker.failed(tid, generation, trial)
             raise
         except BaseException:  # cancelled: neither a success nor a failure
-            if trial:
-                breaker.trial = False
+            breaker.abandoned(generation, trial)
             raise
-        breaker.succeeded()
+        breaker.succeeded(generation, trial)
         return result
 
     circuit_breaker.breaker = breaker  # type: ignore[attr-defined]  # for tests and tools

@@ -108,6 +108,11 @@ def make_timeout(config: Any) -> Callable[..., Awaitable[Any]]:
             if entry.expired and task.uncancel() == 0:
                 raise TaskTimeoutError(call.task.id, after) from None
             raise
+        except BaseException as exc:
+            if entry.expired:  # the task turned our cancel into another error
+                task.uncancel()  # leave no cancel request behind for the caller
+                raise TaskTimeoutError(call.task.id, after) from exc
+            raise
         finally:
             deadlines.finish(entry)
         if entry.expired:  # the task swallowed the cancel: still too late

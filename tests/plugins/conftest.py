@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -66,3 +67,22 @@ def redis_prefix(redis_sync: Any) -> Iterator[str]:
     keys = list(redis_sync.scan_iter(match=f"{prefix}*", count=1000))
     if keys:
         redis_sync.delete(*keys)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.NOTSET)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def plugin_records() -> Iterator[list[logging.LogRecord]]:
+    """Every record the plugins log under ``assemble.*``, even while an app's logger holds
+    them (it stops their propagation to the root logger, where caplog listens)."""
+    collect, parent = _Collect(), logging.getLogger("assemble")
+    parent.addHandler(collect)
+    yield collect.records
+    parent.removeHandler(collect)

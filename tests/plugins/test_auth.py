@@ -676,3 +676,23 @@ def test_rbac_listed_before_jwt_is_reported_where_it_is_listed(tmp_path: Path) -
     )
     assert [(c, line, col) for c, line, col, _ in found] == [("auth/rbac-before-jwt", 9, 45)]
     assert "task 'wrong': auth.rbac runs before auth.jwt" in found[0][3]
+
+
+def test_a_cache_listed_before_jwt_is_reported(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        assemble: 1
+        id: order
+        middleware:
+          jwt:
+            use: auth.jwt
+            config: {secret: "0123456789abcdef0123456789abcdef", algorithms: [HS256]}
+        tasks:
+          leaky: {run: order2_mod:task, middleware: [{use: cache.memory, config: {ttl: 1m}}, jwt]}
+          fine: {run: order2_mod:task, middleware: [jwt, {use: cache.memory, config: {ttl: 1m}}]}
+        """,
+        order2_mod="def task(input):\n    return input\n",
+    )
+    assert [(c, line) for c, line, _, _ in found] == [("auth/cache-before-jwt", 8)]
+    assert "served before the token is checked" in found[0][3]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -170,4 +171,45 @@ async def test_an_input_that_is_not_json_is_not_cached(tmp_path: Path) -> None:
     async with runner.run(a) as rt:
         await rt.run_task("lookup", {"when": object()})
         await rt.run_task("lookup", {"when": object()})
+    assert len(runs()) == 2
+
+
+async def test_each_caller_gets_its_own_copy_of_a_cached_result(tmp_path: Path) -> None:
+    a = cached(tmp_path)
+    async with runner.run(a) as rt:
+        first = await rt.run_task("lookup", {"id": 5})
+        first["who"]["id"] = "mutated by the first caller"
+        again = await rt.run_task("lookup", {"id": 5})
+    assert again == {"n": 1, "who": {"id": 5}}
+
+
+async def test_callers_sharing_a_failed_miss_each_get_their_own_error(tmp_path: Path) -> None:
+    a = cached(tmp_path)
+    failures: list[BaseException] = []
+    async with runner.run(a) as rt:
+
+        async def one() -> None:
+            try:
+                await rt.run_task("lookup", {"fail": True, "sleep": 0.05})
+            except ConnectionError as exc:
+                failures.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(200):
+                tg.start_soon(one)
+    assert len(runs()) == 1 and len(failures) == 200
+    assert len({id(f) for f in failures}) == 200
+    depth = max(len(traceback.extract_tb(f.__traceback__)) for f in failures)
+    assert depth < 40, f"a traceback of {depth} frames: callers' frames piled up"
+
+
+async def test_a_call_with_credentials_but_no_principal_is_never_cached(
+    tmp_path: Path,
+) -> None:
+    a = cached(tmp_path)
+    request = runner.Request("r1", {"authorization": "Bearer whatever"})
+    async with runner.run(a) as rt:
+        with runner.current_request.provide(request):
+            await rt.run_task("lookup", {"id": 9})
+            await rt.run_task("lookup", {"id": 9})
     assert len(runs()) == 2

@@ -89,12 +89,8 @@ def runs() -> list[Any]:
     return cr_mod.RUNS  # type: ignore[no-any-return]
 
 
-def warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [
-        r
-        for r in caplog.records
-        if r.name == "assemble.cache.redis" and r.levelno == logging.WARNING
-    ]
+def warnings(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
+    return [r for r in records if r.name == "assemble.cache.redis" and r.levelno == logging.WARNING]
 
 
 async def test_a_hit_is_served_from_redis_with_the_ttl_set(
@@ -158,6 +154,7 @@ async def test_a_paused_redis_costs_a_bounded_wait_and_one_warning(
     redis_prefix: str,
     redis_sync: Any,
     caplog: pytest.LogCaptureFixture,
+    plugin_records: list[logging.LogRecord],
 ) -> None:
     caplog.set_level(logging.INFO, logger="assemble.cache.redis")
     async with runner.run(cached_app(tmp_path, redis_prefix, redis_url)) as rt:
@@ -169,12 +166,15 @@ async def test_a_paused_redis_costs_a_bounded_wait_and_one_warning(
             assert await rt.run_task("lookup", {"id": i}) == {"n": i + 1, "id": i}
             times.append(time.monotonic() - started)
     assert max(times) < 0.3, times  # each Redis operation gives up after 50 ms
-    assert len(warnings(caplog)) == 1
-    assert "Redis is unavailable" in warnings(caplog)[0].getMessage()
+    assert len(warnings(plugin_records)) == 1
+    assert "Redis is unavailable" in warnings(plugin_records)[0].getMessage()
 
 
 async def test_an_unreachable_redis_warns_once_and_every_call_still_answers(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    plugin_records: list[logging.LogRecord],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_redis, "RETRY_AFTER", 0.0)  # every call tries Redis again
     caplog.set_level(logging.WARNING, logger="assemble.cache.redis")
@@ -184,7 +184,7 @@ async def test_an_unreachable_redis_warns_once_and_every_call_still_answers(
             assert await rt.run_task("lookup", {"id": 1}) == {"n": i + 1, "id": 1}
             assert time.monotonic() - started < 0.5
     assert len(runs()) == 5  # uncached, but answered
-    assert len(warnings(caplog)) == 1
+    assert len(warnings(plugin_records)) == 1
 
 
 async def test_a_later_outage_warns_again_after_redis_recovered(
@@ -193,6 +193,7 @@ async def test_a_later_outage_warns_again_after_redis_recovered(
     redis_prefix: str,
     redis_sync: Any,
     caplog: pytest.LogCaptureFixture,
+    plugin_records: list[logging.LogRecord],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_redis, "RETRY_AFTER", 0.0)
@@ -203,10 +204,10 @@ async def test_a_later_outage_warns_again_after_redis_recovered(
             await rt.run_task("lookup", {"id": outage})
             await rt.run_task("lookup", {"id": outage})
             await anyio.sleep(0.45)  # the pause ends
-            assert len(warnings(caplog)) == outage
+            assert len(warnings(plugin_records)) == outage
             await rt.run_task("lookup", {"id": 10 + outage})  # Redis answers again
-    assert len(warnings(caplog)) == 2
-    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == [
+    assert len(warnings(plugin_records)) == 2
+    assert [r.getMessage() for r in plugin_records if r.levelno == logging.INFO] == [
         "cache.redis: Redis answers again; caching resumed"
     ] * 2
 

@@ -553,3 +553,72 @@ async def test_logging_tasks_redacts_the_input_itself_for_any_logger(
     assert start.request_id == done.request_id == "req-1"
     assert not hasattr(done, "input")
     assert lines(capsys) == []  # the app's own `logger` was not used
+
+
+async def test_plugin_records_go_through_the_app_logger_scrubbed_and_not_to_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "sk_live_abc123def456"
+    a = app(
+        tmp_path,
+        """
+        assemble: 1
+        id: adopt
+        tasks:
+          flaky:
+            run: lt_adopt:flaky
+            middleware: [{use: retry, config: {attempts: 2, delay: 1ms}}]
+        """,
+        lt_adopt=f"""
+        CALLS = []
+
+        async def flaky(input):
+            CALLS.append(1)
+            if len(CALLS) == 1:
+                raise ConnectionError("refused with access_token={secret}")
+            return "ok"
+        """,
+    )
+    seen: list[logging.LogRecord] = []
+
+    class Root(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    root, handler = logging.getLogger(), Root()
+    root.addHandler(handler)
+    try:
+        async with runner.run(a) as rt:
+            assert await rt.run_task("flaky", None) == "ok"
+    finally:
+        root.removeHandler(handler)
+    assert [r for r in seen if r.name.startswith("assemble")] == []
+    err = capsys.readouterr().err
+    retried = [json.loads(x) for x in err.splitlines() if "assemble.resilience.retry" in x]
+    assert len(retried) == 1 and "attempt 1 of 2" in retried[0]["message"]
+    assert secret not in err and "access_token=***" in err
+    assert logging.getLogger("assemble").propagate  # restored at dispose
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("connecting to postgresql://app:hunter2@db/app", "hunter2"),
+        ('{"auth": "Basic dXNlcjpwYXNz"}', "dXNlcjpwYXNz"),
+        ("key -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----", "MIIEvQ"),
+        ("token_eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln", "eyJzdWIiOiJhIn0"),
+        ("passphrase=open-sesame", "open-sesame"),
+        ("{'credentials': 'c-123'}", "c-123"),
+    ],
+)
+def test_the_scrubber_removes_credentials_in_their_common_shapes(text: str, secret: str) -> None:
+    from assemble_logging._logger import Scrubber
+
+    assert secret not in Scrubber().text(text)
+
+
+def test_the_scrubber_leaves_ordinary_text_alone() -> None:
+    from assemble_logging._logger import Scrubber
+
+    text = "author: Ada; see http://example.com/docs; oauth flow ok"
+    assert Scrubber().text(text) == text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -513,3 +514,140 @@ async def test_many_calls_under_one_timeout_expire_each_at_its_own_deadline(
         s: "timeout" for s in outcomes if s >= 0.3
     }
     assert all(o == "ok" for s, o in outcomes.items() if s < 0.3)
+
+
+async def test_a_task_that_turns_the_cancel_into_an_error_leaves_no_cancel_behind(
+    tmp_path: Path,
+) -> None:
+    a = app(
+        tmp_path,
+        """
+        assemble: 1
+        id: w
+        tasks:
+          wraps:
+            run: wrap_mod:wraps
+            middleware:
+              - {use: retry, config: {attempts: 2, delay: 1ms}}
+              - {use: timeout, config: {after: 20ms}}
+        """,
+        wrap_mod="""
+        import anyio
+
+        CALLS = []
+
+        async def wraps(input):
+            CALLS.append(1)
+            if len(CALLS) == 1:
+                try:
+                    await anyio.sleep(1)
+                except BaseException as exc:
+                    raise ConnectionError("wrapped") from exc
+            await anyio.sleep(1)
+        """,
+    )
+    async with runner.run(a) as rt:
+        with pytest.raises(TaskTimeoutError):  # both attempts time out, as timeouts
+            await rt.run_task("wraps", None)
+        await anyio.sleep(0.01)  # and the caller itself is not cancelled afterwards
+
+
+async def test_calls_from_before_the_circuit_opened_do_not_decide_its_state(
+    tmp_path: Path,
+) -> None:
+    a = app(
+        tmp_path,
+        """
+        assemble: 1
+        id: g
+        tasks:
+          call:
+            run: gen_mod:call
+            middleware: [{use: circuit_breaker, config: {failure_threshold: 1, reset_after: 100ms}}]
+        """,
+        gen_mod="""
+        import anyio
+
+        RUNNING = []
+
+        async def call(input):
+            RUNNING.append(input["name"])
+            await anyio.sleep(input.get("sleep", 0))
+            RUNNING.remove(input["name"])
+            if input.get("fail"):
+                raise ConnectionError("down")
+            return input["name"]
+        """,
+    )
+    import gen_mod  # type: ignore[import-not-found]
+
+    outcomes: dict[str, str] = {}
+    async with runner.run(a) as rt:
+
+        async def one(**input: Any) -> None:
+            try:
+                outcomes[input["name"]] = await rt.run_task("call", input)
+            except Exception as exc:
+                outcomes[input["name"]] = type(exc).__name__
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(one, name="slow_ok", sleep=0.3))  # admitted while closed
+            tg.start_soon(partial(one, name="slow_bad", sleep=0.25, fail=True))
+            await anyio.sleep(0.02)
+            await one(name="opener", fail=True)  # opens the circuit
+            await anyio.sleep(0.12)  # half-open: one trial, which is slow
+            tg.start_soon(partial(one, name="trial", sleep=0.3))
+            await anyio.sleep(0.01)
+            await one(name="during_trial")
+            assert outcomes["during_trial"] == "CircuitOpen"
+            await anyio.sleep(0.2)  # slow_bad fails, slow_ok succeeds: both stale
+            assert gen_mod.RUNNING == ["trial"]
+            await one(name="still_open")
+            assert outcomes["still_open"] == "CircuitOpen"  # only the trial decides
+        await one(name="after_trial")
+    assert outcomes["trial"] == "trial" and outcomes["after_trial"] == "after_trial"
+    assert outcomes["slow_ok"] == "slow_ok" and outcomes["slow_bad"] == "ConnectionError"
+
+
+async def test_timed_out_sync_tasks_cannot_pile_up_threads(tmp_path: Path) -> None:
+    a = app(
+        tmp_path,
+        """
+        assemble: 1
+        id: h
+        tasks:
+          hang: {run: hang_mod:hang, middleware: [{use: timeout, config: {after: 20ms}}]}
+        """,
+        hang_mod="""
+        import threading
+
+        RELEASE = threading.Event()
+        LOCK = threading.Lock()
+        STARTED = [0]
+
+        def hang(input):
+            with LOCK:
+                STARTED[0] += 1
+            RELEASE.wait(10)
+        """,
+    )
+    import hang_mod  # type: ignore[import-not-found]
+
+    from runner._threads import SYNC_THREADS
+
+    try:
+        async with runner.run(a) as rt:
+            for _ in range(SYNC_THREADS + 20):
+                with pytest.raises(TaskTimeoutError):
+                    await rt.run_task("hang", None)
+            # every caller was released, but only SYNC_THREADS threads ever started:
+            # the rest waited for a slot the hung threads still hold, and timed out
+            assert hang_mod.STARTED[0] == SYNC_THREADS
+            hang_mod.RELEASE.set()
+            await anyio.sleep(0.2)  # the hung threads end and give their slots back
+            hang_mod.RELEASE.clear()
+            with pytest.raises(TaskTimeoutError):
+                await rt.run_task("hang", None)
+            assert hang_mod.STARTED[0] == SYNC_THREADS + 1
+    finally:
+        hang_mod.RELEASE.set()
