@@ -15,6 +15,7 @@ import json
 import platform
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,17 @@ tasks:
   timeout: {run: "bench_tasks:echo", middleware: [{use: timeout, config: {after: 10s}}]}
   retry: {run: "bench_tasks:echo", middleware: [{use: retry, config: {attempts: 3}}]}
   cache_hit: {run: "bench_tasks:echo", middleware: [{use: cache.memory, config: {ttl: 1h}}]}
+  slow: {run: "bench_tasks:slow", middleware: [{use: timeout, config: {after: 100ms}}]}
   rate_limit:
     run: "bench_tasks:echo"
     middleware: [{use: rate_limit, config: {max_requests: 1000000000, window: 1s}}]
 """
 
-TASKS = "async def echo(input):\n    return input\n"
+TASKS = (
+    "import anyio\n\n"
+    "async def echo(input):\n    return input\n\n"
+    "async def slow(input):\n    await anyio.sleep(10)\n"
+)
 
 # key -> (label, target overhead in ns, BlueLibs Runner 5.5.0 on this machine in ns)
 SPECS: dict[str, tuple[str, float | None, float | None]] = {
@@ -96,6 +102,20 @@ async def figures(s: Settings, app: runner.Resource) -> list[Row]:
     return rows
 
 
+async def timeout_lateness(app: runner.Resource, runs: int) -> dict[str, float]:
+    """How long after its 100 ms deadline a timed-out call returns to its caller (ms)."""
+    late = []
+    async with runner.run(app) as rt:
+        for _ in range(runs):
+            start = time.perf_counter()
+            try:
+                await rt.run_task("slow", None)
+            except TimeoutError:
+                late.append((time.perf_counter() - start - 0.1) * 1000)
+    late.sort()
+    return {"min": late[0], "median": late[len(late) // 2], "max": late[-1]}
+
+
 def render(report: dict[str, Any], rows: list[Row]) -> str:
     s = report["settings"]
     lines = [
@@ -116,6 +136,12 @@ def render(report: dict[str, Any], rows: list[Row]) -> str:
         )
     lines.append("")
     lines.append("overhead = best - best of `run_task, no middleware` (the same task, bare)")
+    late = report["timeout_lateness_ms"]
+    lines.append(
+        f"timeout 100ms on a 10 s task: the caller gets TaskTimeoutError "
+        f"{late['min']:.2f} / {late['median']:.2f} / {late['max']:.2f} ms "
+        f"(min / median / max) after the deadline, over {report['lateness_runs']} runs"
+    )
     return "\n".join(lines)
 
 
@@ -129,7 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         app = build(Path(tmp))
         rows = anyio.run(figures, s, app, backend=s.backend)
-    report = {"python": platform.python_version(), "settings": asdict(s)}
+        runs = 5 if args.quick else 20
+        late = anyio.run(timeout_lateness, app, runs, backend=s.backend)
+    report = {
+        "python": platform.python_version(),
+        "settings": asdict(s),
+        "timeout_lateness_ms": late,
+        "lateness_runs": runs,
+    }
     if args.json:
         out = {r.key: dict(asdict(r), target=r.target, met=r.met) for r in rows}
         print(json.dumps(dict(report, figures=out), indent=2))
