@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import assembler
 import runner
+from assemble_redis import Outage, describe, redis_errors
 from runner.errors import RunnerError
 
 from ._keys import cache_key, digest
@@ -71,54 +71,14 @@ class CacheUnavailable(RunnerError):
 
     def __init__(self, task: str, cause: BaseException | None) -> None:
         self.task = task
-        why = f": {_describe(cause)}" if cause is not None else " (it failed moments ago)"
+        why = (
+            f": {describe(cause, OP_TIMEOUT)}" if cause is not None else " (it failed moments ago)"
+        )
         super().__init__(
             f"the Redis cache of {task!r} is unavailable{why}",
             hint="start Redis or fix its url; or set `fail_open: true` to run the task "
             "uncached while Redis is down",
         )
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError) and not str(exc):
-        return f"no answer within {OP_TIMEOUT * 1000:.0f} ms"
-    return f"{type(exc).__name__}: {exc}"
-
-
-class _Health:
-    """One warning per outage: the first failure warns, a success ends the outage."""
-
-    def __init__(self, fail_open: bool) -> None:
-        self.down = False
-        self.retry_at = 0.0
-        self.then = "calls run uncached" if fail_open else "calls fail (503)"
-
-    def usable(self) -> bool:
-        return not self.down or time.monotonic() >= self.retry_at
-
-    def failed(self, task: str, exc: BaseException) -> None:
-        self.retry_at = time.monotonic() + RETRY_AFTER
-        if not self.down:
-            self.down = True
-            LOG.warning(
-                "cache.redis of %r: Redis is unavailable (%s); %s until it answers again",
-                task,
-                _describe(exc),
-                self.then,
-            )
-
-    def ok(self) -> None:
-        if self.down:
-            self.down = False
-            LOG.info("cache.redis: Redis answers again; caching resumed")
-
-
-def _redis_errors() -> tuple[type[BaseException], ...]:
-    try:
-        from redis.exceptions import RedisError
-    except ImportError:  # a client of another make; `check` asks for the library anyway
-        return (OSError,)
-    return (RedisError, OSError)  # OSError covers TimeoutError and socket errors
 
 
 def _check(config: Any, report: assembler.ConfigReport) -> None:
@@ -141,8 +101,15 @@ def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
     prefix: str = config.get("prefix", DEFAULT_PREFIX)
     key_fn: Callable[[Any], str] | None = config.get("key")
     fail_open: bool = config.get("fail_open", True)
-    health = _Health(fail_open)
-    errors = _redis_errors()
+    health = Outage(
+        LOG,
+        "cache.redis",
+        "calls run uncached" if fail_open else "calls fail (503)",
+        "; caching resumed",
+        OP_TIMEOUT,
+        RETRY_AFTER,
+    )
+    errors = redis_errors()
 
     async def cache_redis(call: runner.TaskCall, config: Any, redis: Any) -> Any:
         task = call.task.id

@@ -11,8 +11,9 @@ from typing import Any
 import assembler
 
 from . import _client
+from ._outage import Outage, describe, redis_errors
 
-__all__: list[str] = []
+__all__ = ["Outage", "describe", "redis_errors"]  # for the built-ins that use Redis
 
 
 @assembler.hookimpl

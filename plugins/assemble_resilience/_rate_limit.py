@@ -20,6 +20,7 @@ from typing import Any
 
 import assembler
 import runner
+from assemble_redis import Outage, describe, redis_errors
 from runner.errors import RateLimited, RunnerError
 
 LOG = logging.getLogger("assemble.rate_limit")
@@ -116,44 +117,15 @@ class RateLimiterUnavailable(RunnerError):
 
     def __init__(self, task: str, cause: BaseException | None) -> None:
         self.task = task
-        why = f": {_describe(cause)}" if cause is not None else " (it failed moments ago)"
+        why = (
+            f": {describe(cause, REDIS_TIMEOUT)}"
+            if cause is not None
+            else " (it failed moments ago)"
+        )
         super().__init__(
             f"the rate limiter of {task!r} cannot reach Redis{why}",
             hint="start Redis or fix its url; calls are refused while the limit cannot be checked",
         )
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError) and not str(exc):
-        return f"no answer within {REDIS_TIMEOUT:g} s"
-    return f"{type(exc).__name__}: {exc}"
-
-
-class _Outage:
-    """One warning per outage; while it lasts, calls are refused without waiting on Redis."""
-
-    def __init__(self) -> None:
-        self.down = False
-        self.retry_at = 0.0
-
-    def refusing(self) -> bool:
-        return self.down and time.monotonic() < self.retry_at
-
-    def failed(self, task: str, exc: BaseException) -> None:
-        self.retry_at = time.monotonic() + RETRY_AFTER
-        if not self.down:
-            self.down = True
-            LOG.warning(
-                "rate_limit of %r: Redis is unavailable (%s); calls are refused (503) "
-                "until it answers again",
-                task,
-                _describe(exc),
-            )
-
-    def ok(self) -> None:
-        if self.down:
-            self.down = False
-            LOG.info("rate_limit: Redis answers again")
 
 
 class MemoryBuckets:
@@ -255,13 +227,13 @@ def make_rate_limit(config: Any) -> Callable[..., Awaitable[Any]]:
     prefix: str = config.get("prefix", DEFAULT_PREFIX)
     use = _use_id(config, window)
     args = (capacity, max(1, round(window * 1_000_000)))
-    errors = _redis_errors()
-    outage = _Outage()
+    errors = redis_errors()
+    outage = Outage(LOG, "rate_limit", "calls are refused (503)", "", REDIS_TIMEOUT, RETRY_AFTER)
 
     async def rate_limit_redis(call: runner.TaskCall, config: Any, redis: Any) -> Any:
         task = call.task.id
         name = f"{prefix}{task}:{use}:{key_of(call)}"
-        if outage.refusing():
+        if not outage.usable():
             raise RateLimiterUnavailable(task, None)
         try:
             async with asyncio.timeout(REDIS_TIMEOUT):
@@ -287,14 +259,6 @@ async def _take(redis: Any, name: str, args: tuple[int, int]) -> tuple[int, int]
         result = await redis.eval(LUA, 1, name, *args)  # EVAL also caches the script
     allowed, retry = result
     return int(allowed), int(retry)
-
-
-def _redis_errors() -> tuple[type[BaseException], ...]:
-    try:
-        from redis.exceptions import RedisError
-    except ImportError:
-        return (OSError,)
-    return (RedisError, OSError)  # OSError covers TimeoutError and socket errors
 
 
 def components() -> list[assembler.Component]:
