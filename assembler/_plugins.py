@@ -34,7 +34,9 @@ class Component:
     ``imports`` names config keys whose values are import paths (a string or a list of
     them): they are checked like ``run:`` paths, reported at their place, and arrive
     resolved (the objects, not the strings) in the config the component receives. A bare
-    builtin name (``ConnectionError``) is accepted there too. ``check(config, report)``
+    builtin name (``ConnectionError``) is accepted there too. As a mapping, each key has
+    ``accepts(obj) -> problem or None`` that vets what the path resolved to (``"is not
+    an exception class"``), reported at the path. ``check(config, report)``
     checks what a JSON Schema cannot (relations between keys); each
     ``report(message, at=(key, ...), hint=...)`` is an ``ASM603`` at that place in the
     config. ``plugin`` is filled in by the host.
@@ -51,7 +53,7 @@ class Component:
         default_factory=dict
     )
     description: str = ""
-    imports: Sequence[str] = ()
+    imports: Sequence[str] | Mapping[str, Callable[[Any], str | None]] = ()
     check: Callable[[Any, ConfigReport], None] | None = None
     plugin: str = ""
 
@@ -126,8 +128,9 @@ class Plugins:
 
 
 def debugging() -> bool:
-    """``--debug`` or ``ASSEMBLE_DEBUG`` (any value but empty, 0, false, no)."""
-    return os.environ.get("ASSEMBLE_DEBUG", "").lower() not in ("", "0", "false", "no")
+    """``--debug`` or ``ASSEMBLE_DEBUG`` (off: unset, empty, 0, false, f, no, n, off)."""
+    value = os.environ.get("ASSEMBLE_DEBUG", "").strip().lower()
+    return value not in ("", "0", "false", "f", "no", "n", "off")
 
 
 def load_plugins(only: Sequence[str] | None = None, extra: Sequence[Any] = ()) -> Plugins:

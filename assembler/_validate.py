@@ -406,7 +406,7 @@ class _Validator:
             self.report(
                 "ASM603",
                 (*path, *at),
-                f"{message} in the config of {comp.name!r} (plugin {comp.plugin})",
+                f"config of {comp.name!r} (plugin {comp.plugin}): {message}",
                 hint or f"see the config schema of {comp.name!r} (`assemble schema`)",
                 plugin=comp.plugin,
             )
@@ -519,7 +519,8 @@ class _Validator:
         body = self.m.data["middleware"][id]
         if not isinstance(body, dict):
             return "middleware"
-        comp = self.plugins.components.get(body.get("use", ""))
+        use = body.get("use")
+        comp = self.plugins.components.get(use) if isinstance(use, str) else None
         wraps_resources = body.get("for") == "resources" or (
             comp is not None and comp.kind == "resource_middleware"
         )
@@ -656,13 +657,15 @@ class _Validator:
                         if isinstance(value, list)
                         else (*path, "config", key)
                     )
-                    self.config_import(importer, text, at)
+                    self.config_import(importer, comp, key, text, at)
 
-    def config_import(self, importer: Importer, text: str, path: Path) -> None:
+    def config_import(
+        self, importer: Importer, comp: Component, key: str, text: str, path: Path
+    ) -> None:
+        if text.isidentifier() and isinstance(getattr(builtins, text, None), type):
+            self.imported(comp, key, text, getattr(builtins, text), path)
+            return
         if text.isidentifier():
-            if isinstance(getattr(builtins, text, None), type):
-                self.result.imports[text] = getattr(builtins, text)
-                return
             guess = near(text, [n for n in dir(builtins) if n[0].isupper()])
             self.report(
                 "ASM401",
@@ -671,14 +674,29 @@ class _Validator:
                 (f"did you mean {guess!r}? " if guess else "")
                 + "name a builtin (ConnectionError) or write `package.module:Class`",
             )
-            self.result.broken.add(path[:2])
             return
         try:
-            self.result.imports[text] = importer.resolve(text)
+            obj = importer.resolve(text)
         except ImportFailure as exc:
             p = exc.problem
             self.report(p.code, path, p.message, p.hint)
-            self.result.broken.add(path[:2])
+            return
+        self.imported(comp, key, text, obj, path)
+
+    def imported(self, comp: Component, key: str, text: str, obj: Any, path: Path) -> None:
+        """Keep what ``text`` resolved to, if the component accepts it for ``key``."""
+        accepts = comp.imports.get(key) if isinstance(comp.imports, Mapping) else None
+        problem = accepts(obj) if accepts is not None else None
+        if problem:
+            self.report(
+                "ASM603",
+                path,
+                f"config of {comp.name!r} (plugin {comp.plugin}): {text!r} {problem}",
+                f"see the config schema of {comp.name!r} (`assemble schema`)",
+                plugin=comp.plugin,
+            )
+            return
+        self.result.imports[text] = obj
 
     def callable(
         self, importer: Importer, section: str, id: str, body: dict[str, Any], path: Path

@@ -22,6 +22,11 @@ class Request:
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     transport: str = ""
 
+    def __post_init__(self) -> None:
+        if any(k != k.lower() for k in self.headers):  # `Authorization` is `authorization`
+            lowered = {k.lower(): v for k, v in self.headers.items()}
+            object.__setattr__(self, "headers", MappingProxyType(lowered))
+
     def header(self, name: str) -> str | None:
         """A header's value by case-insensitive name, or ``None``."""
         return self.headers.get(name.lower())

@@ -70,6 +70,12 @@ def _check(config: Any, report: assembler.ConfigReport) -> None:
         )
 
 
+def _exception_class(obj: Any) -> str | None:
+    if isinstance(obj, type) and issubclass(obj, BaseException):
+        return None
+    return "is not an exception class"
+
+
 def delays(backoff: str, delay: float, max_delay: float, jitter: bool) -> Callable[[int], float]:
     """The wait after failed attempt ``n`` (1-based)."""
 
@@ -136,7 +142,7 @@ def components() -> list[Any]:
             kind="middleware",
             config_schema=SCHEMA,
             factory=make_retry,
-            imports=("retry_on",),
+            imports={"retry_on": _exception_class},
             check=_check,
             description="runs a failed task again with capped, jittered backoff",
         ),

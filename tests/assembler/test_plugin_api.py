@@ -142,7 +142,7 @@ def test_a_components_own_check_reports_at_the_key(tmp_path: Path) -> None:
     )
     assert where(checked) == [("ASM603", 4, 59), ("ASM604", 5, 30)]
     first, second = checked.diagnostics
-    assert first.message == "low is above high in the config of 'kit.pick' (plugin kit)"
+    assert first.message == "config of 'kit.pick' (plugin kit): low is above high"
     assert first.hint == "swap them" and first.plugin == "kit"
     assert "RuntimeError: the check itself broke" in second.message
 

@@ -243,14 +243,20 @@ def test_retry_configs_are_checked_at_their_place(tmp_path: Path) -> None:
           a: {use: retry, config: {delay: 5s, max_delay: 1s}}
           b: {use: retry, config: {retry_on: [nowhere:Nope]}}
           c: {use: retry, config: {backoff: fibonacci}}
+          d: {use: retry, config: {retry_on: [int, "exc_mod:not_a_class", "exc_mod:Boom"]}}
         """,
+        exc_mod="class Boom(Exception):\n    pass\n\ndef not_a_class():\n    pass\n",
     )
-    assert [(c, line) for c, line, _, _ in found] == [
-        ("ASM603", 4),
-        ("ASM402", 5),
-        ("ASM603", 6),
+    assert [(c, line, col) for c, line, col, _ in found] == [
+        ("ASM603", 4, 50),
+        ("ASM402", 5, 39),
+        ("ASM603", 6, 37),
+        ("ASM603", 7, 39),
+        ("ASM603", 7, 44),
     ]
     assert "max_delay (1s) is below delay (5s)" in found[0][3]
+    assert found[3][3] == "config of 'retry' (plugin resilience): 'int' is not an exception class"
+    assert "'exc_mod:not_a_class' is not an exception class" in found[4][3]
 
 
 # -- circuit_breaker -----------------------------------------------------------------
@@ -509,7 +515,7 @@ async def test_many_calls_under_one_timeout_expire_each_at_its_own_deadline(
 
         async with anyio.create_task_group() as tg:
             for i in range(20):
-                tg.start_soon(one, 0.001 * i if i % 2 else 0.3 + i / 1000)
+                tg.start_soon(one, 0.0001 * i if i % 2 else 0.3 + i / 1000)
     assert {s: o for s, o in outcomes.items() if s >= 0.3} == {
         s: "timeout" for s in outcomes if s >= 0.3
     }

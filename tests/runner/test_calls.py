@@ -196,3 +196,11 @@ async def test_a_blocking_sync_task_leaves_the_event_loop_free() -> None:
             ticks.append(i)
         release.set()
     assert ticks == [0, 1, 2]
+
+
+def test_a_request_reads_headers_by_any_case() -> None:
+    request = runner.Request("r", {"Authorization": "Bearer x", "x-id": "7"})
+    assert request.header("authorization") == "Bearer x"
+    assert request.header("AUTHORIZATION") == "Bearer x" and request.header("X-Id") == "7"
+    assert dict(request.headers) == {"authorization": "Bearer x", "x-id": "7"}
+    assert runner.Request("r").header("anything") is None
