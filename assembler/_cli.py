@@ -296,4 +296,25 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             err=True,
         )
         code = EXIT_ERRORS
-    sys.exit(code if isinstance(code, int) else 0)
+    code = code if isinstance(code, int) else 0
+    _leave_abandoned_threads(code)
+    sys.exit(code)
+
+
+def _leave_abandoned_threads(code: int) -> None:
+    """Exit now if sync task threads a timeout abandoned are still running.
+
+    The app is disposed by now; Python would otherwise wait at exit for threads nobody
+    awaits (a hung sync task would hold the process after its caller timed out).
+    """
+    stuck = runner.abandoned_threads()
+    if not stuck:
+        return
+    click.echo(
+        f"note: not waiting for {stuck} worker thread(s) still running a sync task "
+        "whose caller gave up (a timeout); exiting",
+        err=True,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -38,6 +38,7 @@ from ._runtime import run as run
 from ._schema import Schema as Schema
 from ._store import Store as Store
 from ._store import Tagged as Tagged
+from ._threads import abandoned_threads as abandoned_threads
 
 __all__ = [
     "AsyncContext",
@@ -62,6 +63,7 @@ __all__ = [
     "Task",
     "TaskCall",
     "TaskMiddleware",
+    "abandoned_threads",
     "current_request",
     "errors",
     "find_cycles",

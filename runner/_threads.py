@@ -15,6 +15,22 @@ SYNC_THREADS = 40
 
 _PENDING, _RUNNING, _ABANDONED, _DONE = range(4)
 
+_abandoned = [0]  # threads still running a sync callable whose caller gave up
+_abandoned_lock = threading.Lock()
+
+
+def abandoned_threads() -> int:
+    """How many worker threads still run a sync task or hook whose caller gave up.
+
+    A process about to exit need not wait for them (``assemble`` does not).
+    """
+    return _abandoned[0]
+
+
+def _count(delta: int) -> None:
+    with _abandoned_lock:
+        _abandoned[0] += delta
+
 
 class ThreadSlots:
     """Runs sync callables in worker threads; at most ``total`` threads are theirs.
@@ -44,6 +60,7 @@ class ThreadSlots:
                 with lock:
                     abandoned, state[0] = state[0] == _ABANDONED, _DONE
                 if abandoned:  # nobody awaits this thread: give its slot back now
+                    _count(-1)
                     self._soon(self.limiter.release_on_behalf_of, token)
 
         try:
@@ -52,6 +69,8 @@ class ThreadSlots:
             with lock:
                 running = state[0] == _RUNNING
                 state[0] = _ABANDONED if running else _DONE
+                if running:
+                    _count(1)
             if not running:  # it failed, or never started: the slot is free
                 self.limiter.release_on_behalf_of(token)
             raise

@@ -39,6 +39,7 @@ def test_runner_all_is_pinned_and_sorted() -> None:
         "Task",
         "TaskCall",
         "TaskMiddleware",
+        "abandoned_threads",
         "current_request",
         "errors",
         "find_cycles",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -649,11 +651,32 @@ async def test_timed_out_sync_tasks_cannot_pile_up_threads(tmp_path: Path) -> No
             # every caller was released, but only SYNC_THREADS threads ever started:
             # the rest waited for a slot the hung threads still hold, and timed out
             assert hang_mod.STARTED[0] == SYNC_THREADS
+            assert runner.abandoned_threads() == SYNC_THREADS
             hang_mod.RELEASE.set()
             await anyio.sleep(0.2)  # the hung threads end and give their slots back
+            assert runner.abandoned_threads() == 0
             hang_mod.RELEASE.clear()
             with pytest.raises(TaskTimeoutError):
                 await rt.run_task("hang", None)
             assert hang_mod.STARTED[0] == SYNC_THREADS + 1
     finally:
         hang_mod.RELEASE.set()
+
+
+def test_assemble_call_does_not_wait_for_a_hung_sync_task(tmp_path: Path) -> None:
+    (tmp_path / "hung_cli.py").write_text("import time\n\ndef hang(input):\n    time.sleep(30)\n")
+    (tmp_path / "app.yaml").write_text(
+        "assemble: 1\nid: h\ntasks:\n"
+        "  hang: {run: hung_cli:hang, middleware: [{use: timeout, config: {after: 100ms}}]}\n"
+    )
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "assembler", "call", str(tmp_path / "app.yaml"), "hang"],
+        capture_output=True,
+        text=True,
+        timeout=25,
+    )
+    assert time.monotonic() - start < 20  # not the 30 s the thread sleeps
+    assert done.returncode == 1 and done.stdout == ""
+    assert "error[runner.timeout]" in done.stderr
+    assert "not waiting for 1 worker thread(s)" in done.stderr
