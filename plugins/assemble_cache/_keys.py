@@ -34,7 +34,14 @@ def _canonical_encoder() -> Callable[[Any], str]:
         None, _refuse, json.encoder.py_encode_basestring, None, ":", ",", True, False, False
     )
 
+    string = json.encoder.encode_basestring  # the C escaper, like the encoder's own
+
     def canonical(value: Any) -> str:
+        kind = type(value)
+        if kind is str:  # ids are the common input: skip the encoder's machinery
+            return string(value)
+        if kind is int:
+            return int.__repr__(value)
         return "".join(encode(value, 0))
 
     return canonical

@@ -154,6 +154,9 @@ def make_memory_cache(config: Any) -> Callable[..., Awaitable[Any]]:
         key = cache_key(call.task.id, call.input, key_fn)
         if key is None:
             return await call.next()
+        found, value = cache.get(key)  # the hot path: a hit needs no coroutine of its own
+        if found:
+            return value
         return await cache.through(key, call.next)
 
     cache_memory.cache = cache  # type: ignore[attr-defined]  # for tests and tools
