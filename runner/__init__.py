@@ -34,6 +34,7 @@ from ._plan import signature_problem as signature_problem
 from ._request import Request as Request
 from ._request import current_request as current_request
 from ._runtime import Runtime as Runtime
+from ._runtime import current_runtime as current_runtime
 from ._runtime import run as run
 from ._schema import Schema as Schema
 from ._store import Store as Store
@@ -65,6 +66,7 @@ __all__ = [
     "TaskMiddleware",
     "abandoned_threads",
     "current_request",
+    "current_runtime",
     "errors",
     "find_cycles",
     "main",

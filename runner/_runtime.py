@@ -84,6 +84,7 @@ class Runtime:
         self._lifetime = anyio.CancelScope()
         self._accepted: ContextVar[bool] = ContextVar(f"runner.accepted.{id(self)}", default=False)
         self._values: dict[str, Any] = {}
+        self._running, self._stopping = anyio.Event(), anyio.Event()
         self._threads: ThreadSlots | None = None  # made on the first sync call, in the loop
         # (id, disposer, whether the disposer closes scopes its init opened: a generator's)
         self._initialised: list[tuple[str, Disposer | None, bool]] = []
@@ -97,6 +98,17 @@ class Runtime:
     def state(self) -> str:
         """``starting``, ``running``, ``draining``, ``disposing`` or ``disposed``."""
         return _STATES[self._state]
+
+    async def wait_running(self) -> None:
+        """Return once every resource is initialised (at once if that is done).
+
+        For a resource that serves from a background task (an HTTP server binds its
+        port in ``init`` but answers only when the whole app is up)."""
+        await self._running.wait()
+
+    async def wait_stopping(self) -> None:
+        """Return once shutdown has begun (or startup failed): time to stop taking work."""
+        await self._stopping.wait()
 
     @property
     def shutting_down(self) -> bool:
@@ -303,6 +315,7 @@ class Runtime:
             for wave in self._plan.waves:
                 await self._init_wave([self.store.resources[r] for r in wave])
         except BaseException as exc:
+            self._stopping.set()
             self._lifetime.shield = True
             errors = await self._dispose_all()
             self._lifetime.shield = False
@@ -319,6 +332,7 @@ class Runtime:
             if not entry.composed:
                 self._compose_task(entry)
         self._state = _RUNNING
+        self._running.set()
 
     async def _init_wave(self, wave: Sequence[Resource]) -> None:
         failures: list[tuple[int, ResourceInitError]] = []
@@ -412,6 +426,7 @@ class Runtime:
         problems: list[Exception] = []
         self._lifetime.shield = True
         self._state = _DRAINING
+        self._stopping.set()
         if self._inflight:
             self._drained = anyio.Event()
             with anyio.CancelScope(shield=True), anyio.move_on_after(self._drain_timeout) as scope:
@@ -510,9 +525,15 @@ async def run(
     :class:`~runner.errors.DisposeError`.
     """
     rt = Runtime(plan(Store.build(app, overrides)), drain_timeout=drain_timeout)
-    with rt._lifetime:
+    with rt._lifetime, current_runtime.provide(rt):
         await rt._start()
         try:
             yield rt
         finally:
             await rt._shutdown()
+
+
+#: The runtime of the app being run: set for the app's whole life (inits, tasks,
+#: hooks, disposers). A resource that needs the runtime itself (to find tasks by tag
+#: and run them, like an HTTP server) reads ``runner.current_runtime.use()`` in init.
+current_runtime = AsyncContext("runtime", meta={"description": "the running runtime"})

@@ -41,6 +41,7 @@ def test_runner_all_is_pinned_and_sorted() -> None:
         "TaskMiddleware",
         "abandoned_threads",
         "current_request",
+        "current_runtime",
         "errors",
         "find_cycles",
         "main",

@@ -384,3 +384,42 @@ async def test_an_interrupted_startup_whose_rollback_fails_raises_the_failures()
     with anyio.move_on_after(0.05), pytest.raises(DisposeError, match="interrupted"):
         async with runner.run(app):
             pass
+
+
+async def test_a_resource_can_serve_from_the_background_once_the_app_is_up() -> None:
+    events: list[str] = []
+
+    async def server(config: Any) -> Any:
+        rt = runner.current_runtime.use()
+        async with anyio.create_task_group() as tg:
+
+            async def serve() -> None:
+                await rt.wait_running()
+                events.append(f"serving ({rt.state})")
+                await rt.wait_stopping()
+                events.append(f"stopping ({rt.state})")
+
+            tg.start_soon(serve)
+            yield "server"
+            events.append("disposing")
+
+    async def later(config: Any, s: str) -> str:
+        await anyio.sleep(0.01)
+        events.append("later resource ready")
+        return "db"
+
+    app = Resource(
+        "app",
+        register=[
+            Resource("server", init=server),
+            Resource("db", init=later, dependencies={"s": "server"}),
+        ],
+    )
+    async with runner.run(app) as rt:
+        assert runner.current_runtime.use() is rt
+        await anyio.sleep(0.01)
+        assert events == ["later resource ready", "serving (running)"]
+    # with no work in flight, draining ends at once: the serving task wakes while its
+    # resource is disposed, and the resource's task group waits for it
+    assert events[2:] == ["disposing", "stopping (disposing)"]
+    assert runner.current_runtime.try_use() is None
