@@ -1,0 +1,1 @@
+"""The users example app: plain Python callables wired together by app.yaml."""

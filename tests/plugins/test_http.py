@@ -1,0 +1,623 @@
+"""``http.server`` and ``http.route``: real loopback HTTP through a compiled manifest.
+
+uvicorn and Starlette run on asyncio only, so this module runs its async tests on
+asyncio (one test shows that trio fails clearly). Servers listen on ``port: 0`` and the
+tests read the bound port from the resource's value.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import jwt
+import pytest
+
+import runner
+from assemble_http import HttpServer, HttpServerError
+
+from ._apps import app, problems
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "http-test-secret-" + "k" * 32
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """uvicorn and Starlette are asyncio-only."""
+    return "asyncio"
+
+
+def token(**claims: Any) -> str:
+    base = {"sub": "ada", "exp": int(time.time()) + 300, "roles": ["user"], **claims}
+    return jwt.encode(base, SECRET, algorithm="HS256")
+
+
+TASKS = """
+import anyio
+import runner
+
+def get_user(input):
+    return {"id": input["id"], "q": input.get("q")}
+
+def echo(input):
+    return input
+
+def whoami(input, auth):
+    return {"sub": auth.use().subject}
+
+def request_info(input):
+    request = runner.current_request.use()
+    return {"id": request.id, "transport": request.transport,
+            "custom": request.header("X-Custom")}
+
+def boom(input):
+    raise KeyError("secret-db-password-in-message")
+
+async def slow(input):
+    await anyio.sleep(input.get("seconds", 1))
+    return {"done": True}
+
+def nothing(input):
+    return None
+"""
+
+MANIFEST = f"""
+assemble: 1
+id: api
+resources:
+  server:
+    use: http.server
+    config: {{port: 0, max_body_bytes: 20000}}
+middleware:
+  jwt: {{use: auth.jwt, config: {{secret: "{SECRET}", algorithms: [HS256]}}}}
+  admins: {{use: auth.rbac, config: {{allowed_roles: [admin]}}}}
+tasks:
+  get_user:
+    run: t:get_user
+    tags: {{http.route: {{method: GET, path: "/users/{{id}}"}}}}
+    input_schema:
+      type: object
+      required: [id]
+      properties: {{id: {{type: integer}}, q: {{type: string}}}}
+  echo:
+    run: t:echo
+    tags: {{http.route: {{method: POST, path: "/things/{{id}}", status: 201}}}}
+    input_schema:
+      type: object
+      required: [name]
+      properties: {{name: {{type: string}}, id: {{type: string}}, n: {{type: integer}}}}
+  whoami:
+    run: t:whoami
+    dependencies: {{auth: auth}}
+    middleware: [jwt]
+    tags: {{http.route: {{method: GET, path: /me}}}}
+  admin_only:
+    run: t:echo
+    middleware: [jwt, admins]
+    tags: {{http.route: {{method: DELETE, path: "/things/{{id}}"}}}}
+  request_info:
+    run: t:request_info
+    tags: {{http.route: {{method: GET, path: /request}}}}
+  boom:
+    run: t:boom
+    tags: {{http.route: {{method: GET, path: /boom}}}}
+  limited:
+    run: t:echo
+    middleware: [{{use: rate_limit, config: {{max_requests: 1, window: 90500ms}}}}]
+    tags: {{http.route: {{method: GET, path: /limited}}}}
+  timed:
+    run: t:slow
+    middleware: [{{use: timeout, config: {{after: 50ms}}}}]
+    tags: {{http.route: {{method: GET, path: /timed}}}}
+  nothing:
+    run: t:nothing
+    tags: {{http.route: {{method: PUT, path: /nothing, status: 204}}}}
+"""
+
+
+@asynccontextmanager
+async def serving(tmp_path: Path, manifest: str = MANIFEST) -> AsyncIterator[httpx.AsyncClient]:
+    """The app running, and a client on its server's base URL."""
+    compiled = app(tmp_path, manifest, t=TASKS)
+    async with runner.run(compiled) as rt:
+        server = rt.resource("server")
+        assert isinstance(server, HttpServer) and server.port > 0
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            yield client
+
+
+def envelope(response: httpx.Response) -> dict[str, Any]:
+    """The error body, after checking its shape and that it carries the request id."""
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert error["request_id"] == response.headers["x-request-id"]
+    assert response.headers["content-type"] == "application/json"
+    return {k: v for k, v in error.items() if k != "request_id"}
+
+
+# -- success ------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_route_runs_its_task_with_path_query_and_body_merged(tmp_path: Path) -> None:
+    async with serving(tmp_path) as client:
+        r = await client.get("/users/42", params={"q": "x"})
+        assert (r.status_code, r.json()) == (200, {"id": 42, "q": "x"})  # "42" → integer
+        # the route's status; the path parameter wins over a body key of the same name
+        r = await client.post("/things/7?n=3", json={"name": "box", "id": "spoofed", "n": 1})
+        assert (r.status_code, r.json()) == (201, {"name": "box", "id": "7", "n": 3})
+        r = await client.put("/nothing")
+        assert (r.status_code, r.content) == (204, b"")
+
+
+@pytest.mark.anyio
+async def test_health_and_readiness(tmp_path: Path) -> None:
+    async with serving(tmp_path) as client:
+        r = await client.get("/healthz")
+        assert (r.status_code, r.json()) == (200, {"status": "ok"})
+        r = await client.get("/readyz")
+        assert (r.status_code, r.json()) == (200, {"status": "ready"})
+
+
+@pytest.mark.anyio
+async def test_readyz_is_503_while_the_app_is_not_running(tmp_path: Path) -> None:
+    from assemble_http._server import build_app
+
+    # a real runtime that has not started: state "starting"
+    rt = runner.Runtime(runner.plan(runner.Store.build(app(tmp_path, MANIFEST, t=TASKS))))
+    transport = httpx.ASGITransport(app=build_app(rt, {}))
+    async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+        r = await client.get("/readyz")
+    assert (r.status_code, r.json()) == (503, {"status": "starting"})
+
+
+# -- request ids --------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_the_request_id_is_echoed_or_made_and_reaches_the_task(tmp_path: Path) -> None:
+    async with serving(tmp_path) as client:
+        r = await client.get("/request", headers={"X-Request-ID": "abc-123", "X-Custom": "v"})
+        assert r.headers["x-request-id"] == "abc-123"
+        assert r.json() == {"id": "abc-123", "transport": "http", "custom": "v"}
+        made = []
+        for bad in (None, "x" * 129, "has space", "semi;colon"):
+            headers = {"X-Request-ID": bad} if bad is not None else {}
+            r = await client.get("/request", headers=headers)
+            rid = r.headers["x-request-id"]
+            assert rid != bad and len(rid) == 32 and r.json()["id"] == rid
+            made.append(rid)
+        assert len(set(made)) == 4
+        # error responses and unknown paths carry it too
+        r = await client.get("/nowhere", headers={"X-Request-ID": "req-404"})
+        assert r.json()["error"]["request_id"] == "req-404"
+
+
+# -- errors, each status with its exact body -----------------------------------------
+
+
+@pytest.mark.anyio
+async def test_bad_bodies_are_400(tmp_path: Path) -> None:
+    async with serving(tmp_path) as client:
+        post = client.post
+        cases = {
+            b'{"name": ': "the body is not valid JSON: Expecting value",
+            b'{"name": "x", "n": NaN}': "the body is not valid JSON: NaN is not allowed",
+            b'{"n": Infinity}': "the body is not valid JSON: Infinity is not allowed",
+            b"[" * 65 + b"]" * 65: "the body is nested deeper than 64 levels",
+            b"[" * 5000 + b"]" * 5000: "the body is nested deeper than 64 levels",
+            b"[1, 2]": "the body must be a JSON object, not an array",
+            b"\xff\xfe{": "the body is not valid JSON: not UTF-8 text",
+        }
+        for raw, message in cases.items():
+            r = await post("/things/1", content=raw, headers={"content-type": "application/json"})
+            assert r.status_code == 400, raw
+            assert envelope(r) == {"code": "http.bad_json", "message": message}, raw
+        r = await post("/things/1", content=b"[" * 64 + b"{}" + b"]" * 64)  # depth 65
+        assert r.status_code == 400
+        r = await post("/things/1", json={"name": [[[[[[[[["deep but fine"]]]]]]]]]})
+        assert r.status_code == 422  # parsed; the schema then refuses the list
+
+
+@pytest.mark.anyio
+async def test_unknown_paths_are_404_and_wrong_methods_405(tmp_path: Path) -> None:
+    async with serving(tmp_path) as client:
+        r = await client.get("/no/such/path")
+        assert r.status_code == 404
+        assert envelope(r) == {"code": "http.not_found", "message": "no such path"}
+        r = await client.patch("/users/1")
+        assert r.status_code == 405
+        assert sorted(r.headers["allow"].split(", ")) == ["GET", "HEAD"]
+        assert envelope(r) == {
+            "code": "http.method_not_allowed",
+            "message": "PATCH is not allowed here",
+        }
+
+
+@pytest.mark.anyio
+async def test_bodies_over_the_limit_are_413_also_when_chunked(tmp_path: Path) -> None:
+    expected = {"code": "http.body_too_large", "message": "the body is larger than 20000 bytes"}
+    async with serving(tmp_path) as client:
+        big = json.dumps({"name": "x" * 30000}).encode()
+        r = await client.post("/things/1", content=big)
+        assert r.status_code == 413 and envelope(r) == expected
+
+        sent = []
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked
+            yield b'{"name": "'
+            for _ in range(20):
+                sent.append(1)
+                yield b"x" * 2000
+            yield b'"}'
+
+        r = await client.post("/things/1", content=chunks())
+        assert "content-length" not in r.request.headers
+        assert r.request.headers["transfer-encoding"] == "chunked"
+        assert r.status_code == 413 and envelope(r) == expected
+        # just under the limit passes
+        r = await client.post("/things/1", content=json.dumps({"name": "x" * 19000}).encode())
+        assert r.status_code == 201
+
+
+@pytest.mark.anyio
+async def test_auth_failures_are_401_and_403(tmp_path: Path) -> None:
+    async with serving(tmp_path) as client:
+        r = await client.get("/me")
+        assert r.status_code == 401
+        assert envelope(r) == {"code": "runner.unauthorized", "message": "authentication required"}
+        r = await client.get("/me", headers={"Authorization": "Bearer not-a-jwt"})
+        assert r.status_code == 401
+        r = await client.get("/me", headers={"Authorization": f"Bearer {token()}"})
+        assert (r.status_code, r.json()) == (200, {"sub": "ada"})
+        r = await client.delete("/things/1", headers={"Authorization": f"Bearer {token()}"})
+        assert r.status_code == 403
+        assert envelope(r)["code"] == "runner.forbidden"
+        admin = token(roles=["admin"])
+        r = await client.delete("/things/1", headers={"Authorization": f"Bearer {admin}"})
+        assert (r.status_code, r.json()) == (200, {"id": "1"})
+
+
+@pytest.mark.anyio
+async def test_validation_errors_are_422_naming_the_fields(tmp_path: Path) -> None:
+    async with serving(tmp_path) as client:
+        r = await client.post("/things/1", json={"n": "three"})
+        assert r.status_code == 422
+        assert envelope(r) == {
+            "code": "runner.validation",
+            "message": "invalid input for 'echo': name: is required; "
+            "n: 'three' is not of type 'integer'",
+            "fields": [
+                {"field": "name", "message": "is required"},
+                {"field": "n", "message": "'three' is not of type 'integer'"},
+            ],
+        }
+        r = await client.get("/users/abc")  # not an integer: left a string, refused
+        assert r.status_code == 422 and envelope(r)["fields"][0]["field"] == "id"
+
+
+@pytest.mark.anyio
+async def test_rate_limited_calls_are_429_with_retry_after(tmp_path: Path) -> None:
+    async with serving(tmp_path) as client:
+        assert (await client.get("/limited")).status_code == 200
+        r = await client.get("/limited")
+        assert r.status_code == 429
+        assert envelope(r)["code"] == "runner.rate_limited"
+        # 90.5 s window, one request: the wait is just under 90.5 s, rounded up
+        assert r.headers["retry-after"] in ("90", "91")
+
+
+@pytest.mark.anyio
+async def test_timeouts_are_504(tmp_path: Path) -> None:
+    async with serving(tmp_path) as client:
+        r = await client.get("/timed")
+        assert r.status_code == 504
+        assert envelope(r)["code"] == "runner.timeout"
+
+
+@pytest.mark.anyio
+async def test_an_untyped_exception_is_a_generic_500_and_logged_with_the_request_id(
+    tmp_path: Path, plugin_records: list[logging.LogRecord]
+) -> None:
+    async with serving(tmp_path) as client:
+        r = await client.get("/boom", headers={"X-Request-ID": "req-500"})
+    assert r.status_code == 500
+    assert envelope(r) == {"code": "http.internal", "message": "internal server error"}
+    assert b"secret-db-password" not in r.content and b"Traceback" not in r.content
+    assert b"KeyError" not in r.content
+    (record,) = [rec for rec in plugin_records if rec.name == "assemble.http"]
+    assert record.levelno == logging.ERROR
+    assert getattr(record, "request_id", None) == "req-500"
+    assert "req-500" in record.getMessage() and "GET /boom" in record.getMessage()
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
+    formatted = logging.Formatter().format(record)
+    assert "Traceback" in formatted and "secret-db-password-in-message" in formatted
+
+
+# -- CORS ---------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_cors_is_off_by_default_and_on_when_configured(tmp_path: Path) -> None:
+    origin = {"Origin": "https://app.example.com"}
+    async with serving(tmp_path) as client:
+        r = await client.get("/healthz", headers=origin)
+        assert "access-control-allow-origin" not in r.headers
+    manifest = MANIFEST.replace(
+        "max_body_bytes: 20000}",
+        "max_body_bytes: 20000, cors: {allow_origins: ['https://app.example.com'], "
+        "allow_credentials: true}}",
+    )
+    async with serving(tmp_path, manifest) as client:
+        r = await client.get("/healthz", headers=origin)
+        assert r.headers["access-control-allow-origin"] == "https://app.example.com"
+        assert r.headers["access-control-allow-credentials"] == "true"
+        preflight = {
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization",
+        }
+        r = await client.options("/things/1", headers=preflight)
+        assert r.status_code == 200
+        assert "POST" in r.headers["access-control-allow-methods"]
+        r = await client.get("/healthz", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in r.headers
+
+
+def test_cors_star_with_credentials_is_a_config_error(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        assemble: 1
+        id: api
+        resources:
+          server:
+            use: http.server
+            config:
+              cors:
+                allow_origins: ["*"]
+                allow_credentials: true
+        """,
+    )
+    assert len(found) == 1
+    code, line, col, message = found[0]
+    assert (code, line, col) == ("ASM603", 9, 28)  # at allow_credentials
+    assert "allow_credentials: true` cannot allow every origin" in message
+
+
+# -- validate-time checks -------------------------------------------------------------
+
+
+def test_two_routes_on_one_method_and_path_are_reported_at_both(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        assemble: 1
+        id: api
+        tasks:
+          a:
+            run: t:echo
+            tags: {http.route: {method: GET, path: "/users/{id}"}}
+          b:
+            run: t:echo
+            tags: {http.route: {method: POST, path: "/users/{id}"}}
+          c:
+            run: t:echo
+            tags:
+              http.route: {method: GET, path: "/users/{user_id}"}
+        """,
+        t=TASKS,
+    )
+    dupes = [p for p in found if p[0] == "http/duplicate-route"]
+    assert [(line, col) for _, line, col, _ in dupes] == [(6, 24), (13, 19)]
+    assert "task 'a': GET /users/{id} is also the route of 'c'" in dupes[0][3]
+    assert "task 'c': GET /users/{user_id} is also the route of 'a'" in dupes[1][3]
+    assert len(found) == 2
+
+
+def test_a_malformed_path_parameter_is_reported(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        assemble: 1
+        id: api
+        tasks:
+          a:
+            run: t:echo
+            tags: {http.route: {method: GET, path: "/users/{1d}/{x}/{x}"}}
+        """,
+        t=TASKS,
+    )
+    assert [(c, m) for c, _, _, m in found] == [("http/bad-path", "'{1d}' is not a path parameter")]
+
+
+# -- startup failures ---------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_taken_port_fails_startup_clearly_and_rolls_back(tmp_path: Path) -> None:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    log = tmp_path / "disposed.txt"
+    res = (
+        f"def make(config):\n    return 1\n\ndef close(v):\n"
+        f"    with open({str(log)!r}, 'a') as f:\n        f.write('disposed')\n"
+    )
+    manifest = f"""
+    assemble: 1
+    id: api
+    resources:
+      first: {{init: res:make, dispose: res:close}}
+      server: {{use: http.server, config: {{port: {port}}}}}
+    """
+    compiled = app(tmp_path, manifest, t=TASKS, res=res)
+    try:
+        with pytest.raises(runner.errors.ResourceInitError) as caught:
+            async with runner.run(compiled):
+                pytest.fail("the app started")  # pragma: no cover
+    finally:
+        holder.close()
+    cause = caught.value.__cause__
+    assert isinstance(cause, HttpServerError)
+    assert cause.message == f"http.server cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert "another process may hold the port" in cause.hint
+    assert log.read_text() == "disposed"  # what was initialised before was disposed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_on_trio_the_server_fails_clearly(tmp_path: Path) -> None:
+    compiled = app(tmp_path, MANIFEST, t=TASKS)
+    with pytest.raises(runner.errors.ResourceInitError) as caught:
+        async with runner.run(compiled):
+            pytest.fail("the app started")  # pragma: no cover
+    cause = caught.value.__cause__
+    assert isinstance(cause, HttpServerError)
+    assert cause.message == (
+        "http.server needs the asyncio backend: uvicorn and Starlette run on asyncio only"
+    )
+
+
+# -- the example app in a subprocess --------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_users_app(folder: Path, port: int) -> subprocess.Popen[str]:
+    """``assemble run`` on a copy of manifests/users/ whose server listens on ``port``."""
+    shutil.copytree(ROOT / "manifests/users", folder, ignore=shutil.ignore_patterns("__py*"))
+    manifest = folder / "app.yaml"
+    text = manifest.read_text()
+    assert "port: 8080," in text
+    manifest.write_text(text.replace("port: 8080,", f"port: {port},"))
+    env = {**os.environ, "JWT_SECRET": SECRET}
+    env.pop("ASSEMBLE_PLUGINS", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "assembler", "run", str(manifest)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def wait_ready(base: str, proc: subprocess.Popen[str]) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=2) as client:
+        with anyio.fail_after(20):
+            while True:
+                assert proc.poll() is None, proc.communicate()
+                try:
+                    if (await client.get("/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await anyio.sleep(0.05)
+
+
+@pytest.mark.anyio
+async def test_the_users_example_app_end_to_end(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_users_app(tmp_path / "users", port)
+    try:
+        await wait_ready(base, proc)
+        async with httpx.AsyncClient(base_url=base, timeout=5) as client:
+            r = await client.get("/health")
+            assert r.status_code == 200 and r.json()["status"] == "ok"
+            r = await client.post("/users", json={"name": "Ada", "email": "ada@example.com"})
+            assert (r.status_code, r.json()) == (
+                201,
+                {"id": "2", "name": "Ada", "email": "ada@example.com"},
+            )
+            r = await client.post("/users", json={"name": "Bob", "email": "nope"})
+            assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "email"
+            r = await client.get("/users/2")
+            assert r.status_code == 401
+            assert r.json()["error"]["message"] == "authentication required"
+            auth = {"Authorization": f"Bearer {token()}"}
+            r = await client.get("/users/2", headers=auth)
+            assert (r.status_code, r.json()) == (
+                200,
+                {"id": "2", "name": "Ada", "email": "ada@example.com"},
+            )
+            r = await client.get("/users/99", headers=auth)
+            assert r.status_code == 404 and r.json()["error"]["code"] == "users.not_found"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:  # pragma: no cover
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert out == ""  # nothing on stdout: no uvicorn banner, no access log
+    assert "uvicorn" not in err.lower() and "Started server" not in err
+    assert "users_api is running" in err and "db disposed" in err
+
+
+@pytest.mark.anyio
+async def test_sigterm_lets_requests_in_flight_finish_then_disposes(tmp_path: Path) -> None:
+    """20 requests of 1 s in flight, SIGTERM at 0.3 s: all succeed, exit 0, then dispose."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_users_app(tmp_path / "users", port)
+    finished: dict[int, float] = {}  # n -> when the server finished the task (its clock)
+    try:
+        await wait_ready(base, proc)
+        limits = httpx.Limits(max_connections=40)
+        async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as client:
+
+            async def call(n: int) -> None:
+                r = await client.get("/slow", params={"seconds": 1, "n": n})
+                assert r.status_code == 200
+                body = r.json()
+                assert (body["slept"], body["n"]) == (1, n)
+                finished[n] = body["finished_at"]
+
+            start = time.monotonic()
+            async with anyio.create_task_group() as tg:
+                for n in range(20):
+                    tg.start_soon(call, n)
+                await anyio.sleep(0.3)
+                proc.send_signal(signal.SIGTERM)
+                signalled = time.monotonic()
+                await anyio.sleep(0.4)
+                assert not finished  # still in flight ...
+                # ... and shutdown has begun: new connections are refused
+                async with httpx.AsyncClient(base_url=base, timeout=2) as fresh:
+                    with pytest.raises(httpx.ConnectError):
+                        await fresh.get("/health")
+            elapsed = time.monotonic() - start
+        _out, err = proc.communicate(timeout=20)
+        exited = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:  # pragma: no cover
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert sorted(finished) == list(range(20))
+    assert 1.0 <= elapsed < 5.0 and exited < 10.0  # well within shutdown_grace (10s)
+    disposed = [line for line in err.splitlines() if "db disposed at" in line]
+    assert len(disposed) == 1, err
+    # the server finished every task (and wrote its response) before the db was disposed
+    assert float(disposed[0].rsplit(" ", 1)[1]) > max(finished.values())
