@@ -18,6 +18,7 @@ def composed_schema(plugins: Plugins) -> dict[str, Any]:
     """
     schema = copy.deepcopy(manifest_schema())
     defs = schema["$defs"]
+    defs["interpolation"] = INTERPOLATION
     rules: dict[str, list[dict[str, Any]]] = {"resource": [], "middleware": []}
     use_names: dict[str, list[str]] = {"resource": [], "middleware": []}
     for name, comp in sorted(plugins.components.items()):
@@ -25,7 +26,7 @@ def composed_schema(plugins: Plugins) -> dict[str, Any]:
         config = comp.config_schema if comp.config_schema is not None else {}
         defs[key] = {
             "description": f"{name} ({comp.kind}, plugin {comp.plugin})",
-            **_as_dict(config),
+            **_interpolable(_as_dict(copy.deepcopy(config))),
         }
         if comp.kind == "tag":
             defs["tag_map"].setdefault("properties", {})[name] = {"$ref": f"#/$defs/{key}"}
@@ -51,6 +52,50 @@ def composed_schema(plugins: Plugins) -> dict[str, Any]:
     if rules["middleware"]:
         inline["allOf"] = rules["middleware"]
     return schema
+
+
+#: A whole value that is one ``${...}``: it takes the type of what it resolves to
+#: (``port: ${env.PORT}`` is an integer), so the raw manifest an editor checks may hold
+#: it wherever a config value goes.
+INTERPOLATION: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^\$\{[^{}]+\}$",
+    "description": "${config.NAME}, ${env.NAME} or ${env.NAME:-default}: resolved before "
+    "the value is checked",
+}
+_ANY_INTERPOLATION = {"$ref": "#/$defs/interpolation"}
+
+
+def _interpolable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with every config value position also accepting a ``${...}`` string."""
+    for key in ("properties", "patternProperties", "$defs"):
+        if isinstance(schema.get(key), dict):
+            schema[key] = {
+                k: _value(v) if key != "$defs" else _walk(v) for k, v in schema[key].items()
+            }
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            schema[key] = _value(schema[key])
+    if isinstance(schema.get("prefixItems"), list):
+        schema["prefixItems"] = [_value(v) for v in schema["prefixItems"]]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(schema.get(key), list):
+            schema[key] = [_walk(v) for v in schema[key]]
+    for key in ("if", "then", "else", "not"):
+        if isinstance(schema.get(key), dict):
+            schema[key] = _walk(schema[key])
+    return schema
+
+
+def _walk(schema: Any) -> Any:
+    return _interpolable(schema) if isinstance(schema, dict) else schema
+
+
+def _value(schema: Any) -> Any:
+    if not isinstance(schema, dict):
+        return schema  # true / false: nothing to widen
+    shown = {k: schema[k] for k in ("description", "default") if k in schema}  # editors
+    return {**shown, "anyOf": [_interpolable(schema), _ANY_INTERPOLATION]}
 
 
 def _as_dict(schema: Any) -> dict[str, Any]:
