@@ -128,6 +128,15 @@ def _reject_constant(name: str) -> Any:
     raise BadRequest(400, "http.bad_json", f"the body is not valid JSON: {name} is not allowed")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as inf: as unwelcome as Infinity
+        raise BadRequest(
+            400, "http.bad_json", f"the body is not valid JSON: {text[:20]} is out of range"
+        )
+    return value
+
+
 def _depth(value: Any) -> int:
     deepest, stack = 0, [(value, 1)]
     while stack:
@@ -146,12 +155,20 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw, parse_constant=_reject_constant)
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         value = None
         too_deep = True
+    except BadRequest:
+        raise
+    except UnicodeDecodeError:
+        raise BadRequest(
+            400, "http.bad_json", "the body is not valid JSON: not UTF-8 text"
+        ) from None
     except (ValueError, TypeError) as exc:
-        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text"
+        # a JSONDecodeError says where; other ValueErrors (an integer of thousands of
+        # digits, over Python's limit) say nothing useful to a caller
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "a value is out of range"
         raise BadRequest(400, "http.bad_json", f"the body is not valid JSON: {detail}") from None
     else:
         too_deep = _depth(value) > MAX_JSON_DEPTH

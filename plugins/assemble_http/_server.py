@@ -186,9 +186,18 @@ def _request_id(scope: Any) -> str:
     return rid if isinstance(rid, str) else ""
 
 
-def failure(exc: Exception, request_id: str, what: str) -> Response:
-    """The response for a task's exception: its status and message, or a generic 500."""
+def failure(exc: Exception, request_id: str, what: str, task: str = "") -> Response:
+    """The response for a task's exception: its status and message, or a generic 500.
+
+    A validation error is the caller's (422) only when it is about the input the caller
+    sent to this route's task: a result that fails its schema, or a nested task called
+    with a bad input, is the server's fault and gets the generic 500 (details logged).
+    """
     status = getattr(exc, "http_status", None)
+    if isinstance(exc, runner.errors.ValidationError) and (
+        exc.what != "input" or exc.owner != task
+    ):
+        status = None
     if isinstance(exc, RunnerError) and isinstance(status, int) and status != 500:
         headers: dict[str, str] = {}
         retry = getattr(exc, "retry_after", None)
@@ -281,7 +290,7 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
     from starlette.middleware.cors import CORSMiddleware
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import HTMLResponse, Response
     from starlette.routing import Route
 
@@ -299,6 +308,8 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
                 body = parse_body(raw)
             except BadRequest as bad:
                 return error_response(bad.status, bad.code, bad.message, rid)
+            except ClientDisconnect:  # gone mid-upload: nobody to answer, nothing to log
+                return Response(status_code=400)
             data = merge(schema, request.path_params, request.query_params.multi_items(), body)
             headers = {k.lower(): v for k, v in request.headers.items()}
             try:
@@ -308,7 +319,7 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
                     return Response(status_code=204)
                 return Response(_json(result), status, media_type="application/json")
             except Exception as exc:
-                return failure(exc, rid, what)
+                return failure(exc, rid, what, task.id)
 
         return handle
 

@@ -71,6 +71,9 @@ async def slow(input):
     await anyio.sleep(input.get("seconds", 1))
     return {"done": True}
 
+def bad_result(input):
+    return {"secret_internal_field": 1}
+
 def nothing(input):
     return None
 """
@@ -126,6 +129,10 @@ tasks:
   nothing:
     run: t:nothing
     tags: {{http.route: {{method: PUT, path: /nothing, status: 204}}}}
+  bad_result:
+    run: t:bad_result
+    result_schema: {{type: object, required: [id], additionalProperties: false}}
+    tags: {{http.route: {{method: GET, path: /bad-result}}}}
 """
 
 
@@ -223,6 +230,9 @@ async def test_bad_bodies_are_400(tmp_path: Path) -> None:
             b"[" * 5000 + b"]" * 5000: "the body is nested deeper than 64 levels",
             b"[1, 2]": "the body must be a JSON object, not an array",
             b"\xff\xfe{": "the body is not valid JSON: not UTF-8 text",
+            b'{"n": 1e999}': "the body is not valid JSON: 1e999 is out of range",
+            b'{"n": -1e400}': "the body is not valid JSON: -1e400 is out of range",
+            b'{"n": ' + b"9" * 5000 + b"}": "the body is not valid JSON: a value is out of range",
         }
         for raw, message in cases.items():
             r = await post("/things/1", content=raw, headers={"content-type": "application/json"})
@@ -621,3 +631,14 @@ async def test_sigterm_lets_requests_in_flight_finish_then_disposes(tmp_path: Pa
     assert len(disposed) == 1, err
     # the server finished every task (and wrote its response) before the db was disposed
     assert float(disposed[0].rsplit(" ", 1)[1]) > max(finished.values())
+
+
+@pytest.mark.anyio
+async def test_a_result_that_fails_its_schema_is_the_servers_fault_not_a_422(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with serving(tmp_path) as client:
+        r = await client.get("/bad-result")
+    assert r.status_code == 500
+    assert envelope(r) == {"code": "http.internal", "message": "internal server error"}
+    assert "secret_internal_field" not in r.text
