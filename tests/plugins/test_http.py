@@ -642,3 +642,13 @@ async def test_a_result_that_fails_its_schema_is_the_servers_fault_not_a_422(
     assert r.status_code == 500
     assert envelope(r) == {"code": "http.internal", "message": "internal server error"}
     assert "secret_internal_field" not in r.text
+
+
+def test_assemble_run_gives_in_flight_requests_the_servers_shutdown_grace(
+    tmp_path: Path,
+) -> None:
+    from assembler._cli import _drain_budget
+
+    longer = MANIFEST.replace("{port: 0, max_body_bytes: 20000}", "{port: 0, shutdown_grace: 45s}")
+    assert _drain_budget(app(tmp_path, longer, t=TASKS)) == 45.0
+    assert _drain_budget(app(tmp_path, MANIFEST, t=TASKS)) == 30.0  # the default is longer
