@@ -154,6 +154,32 @@ class Runtime:
         if self._drain_scope is not None:
             self._drain_scope.cancel()
 
+    @asynccontextmanager
+    async def accepted(self, what: str = "a request") -> AsyncIterator[None]:
+        """Count the work inside as accepted: shutdown drains it, tasks it runs are allowed.
+
+        For an edge that does more than one call per request (an HTTP server reads the
+        body, then runs the task): a request accepted before shutdown finishes, even if
+        its task starts after shutdown began. Raises :class:`ShuttingDown` when entered
+        after shutdown began."""
+        if self._accepted.get() and self._state < _DISPOSING:
+            yield
+            return
+        if self._state > _RUNNING:
+            raise ShuttingDown(what)
+        self._inflight += 1
+        token = self._accepted.set(True)
+        try:
+            yield
+        finally:
+            self._accepted.reset(token)
+            self._done_one()
+
+    def _done_one(self) -> None:
+        self._inflight -= 1
+        if not self._inflight and self._drained is not None:
+            self._drained.set()
+
     def _unknown(self, kind: str, what: Definition | str, ids: Any) -> NotRegisteredError:
         id = what if isinstance(what, str) else what.id
         return NotRegisteredError(kind, id, suggest(id, ids))
@@ -174,9 +200,7 @@ class Runtime:
                 return await entry.chain(arg)
             finally:
                 accepted.reset(token)
-                self._inflight -= 1
-                if not self._inflight and self._drained is not None:
-                    self._drained.set()
+                self._done_one()
 
         return call
 

@@ -304,6 +304,14 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
         async def handle(request: Request) -> Response:
             rid = _request_id(request.scope)
             try:
+                # accepted now, so shutdown waits for it even while its body is read
+                async with rt.accepted(f"{method} {path}"):
+                    return await handle_accepted(request, rid)
+            except Exception as exc:  # ShuttingDown: it arrived after shutdown began
+                return failure(exc, rid, what, task.id)
+
+        async def handle_accepted(request: Request, rid: str) -> Response:
+            try:
                 raw = await read_body(request, limit) if method != "GET" else b""
                 body = parse_body(raw)
             except BadRequest as bad:

@@ -162,3 +162,33 @@ async def test_disposal_completes_when_a_generator_resource_cancelled_its_own_sc
     assert log == ["client closed"]
     (problem,) = info.value.exceptions
     assert "background task died" in repr(problem)
+
+
+async def test_work_accepted_before_shutdown_may_run_tasks_after_it_began() -> None:
+    async def echo(input: Any) -> Any:
+        return input
+
+    app = Resource("app", register=[Task("echo", run=echo)])
+    results: list[Any] = []
+    release = anyio.Event()
+    async with anyio.create_task_group() as tg:
+
+        async def edge(rt: runner.Runtime) -> None:
+            async with rt.accepted("a request"):
+                await release.wait()  # still reading its body when shutdown begins
+                results.append(await rt.run_task("echo", "late but accepted"))
+
+        async with runner.run(app) as rt:
+            tg.start_soon(edge, rt)
+            await anyio.sleep(0.01)
+
+            async def release_soon() -> None:
+                await rt.wait_stopping()
+                with pytest.raises(ShuttingDown):  # new work is refused meanwhile
+                    async with rt.accepted("another request"):
+                        pass
+                release.set()
+
+            tg.start_soon(release_soon)
+        assert rt.state == "disposed"
+    assert results == ["late but accepted"]  # the drain waited for it
