@@ -497,8 +497,14 @@ async def serve(config: dict[str, Any] | None) -> AsyncIterator[HttpServer]:
             await rt.wait_running()
             serving = True
             await server.serve(sockets=[sock])
-        except Exception:
-            log.exception("http.server on %s stopped with an error", value.url)
+        except Exception as exc:
+            # A server that dies must not leave a live process that answers nothing:
+            # raising cancels the app's task group, which shuts the app down, and the
+            # error comes back out of `runner.run` (exit 1 under `assemble run`).
+            raise HttpServerError(
+                f"http.server on {value.url} stopped: {type(exc).__name__}: {exc}",
+                hint="the app was shut down because it could no longer serve",
+            ) from exc
         finally:
             sock.close()
 

@@ -652,3 +652,29 @@ def test_assemble_run_gives_in_flight_requests_the_servers_shutdown_grace(
     longer = MANIFEST.replace("{port: 0, max_body_bytes: 20000}", "{port: 0, shutdown_grace: 45s}")
     assert _drain_budget(app(tmp_path, longer, t=TASKS)) == 45.0
     assert _drain_budget(app(tmp_path, MANIFEST, t=TASKS)) == 30.0  # the default is longer
+
+
+@pytest.mark.anyio
+async def test_a_server_that_dies_shuts_the_app_down_with_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    async def dies(self: Any) -> None:
+        raise RuntimeError("uvicorn main loop died")
+
+    monkeypatch.setattr(uvicorn.Server, "main_loop", dies)
+    compiled = app(tmp_path, MANIFEST, t=TASKS)
+    start = time.monotonic()
+    with pytest.raises(runner.errors.DisposeError) as caught:
+        async with runner.run(compiled):
+            await anyio.sleep(10)  # cancelled: the app stops instead of idling unserved
+    assert time.monotonic() - start < 5
+
+    def leaves(exc: BaseException) -> list[BaseException]:
+        if isinstance(exc, BaseExceptionGroup):
+            return [leaf for e in exc.exceptions for leaf in leaves(e)]
+        return [exc]
+
+    died = [e for e in leaves(caught.value) if isinstance(e, HttpServerError)]
+    assert len(died) == 1 and "uvicorn main loop died" in str(died[0])
