@@ -7,8 +7,10 @@ never at import time, so a missing PyJWT is an error in the manifests that use
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -305,9 +307,31 @@ class Verifier:
     leeway: float
     roles_claim: str
     errors: tuple[type[BaseException], ...]
+    #: Tokens verified already: token -> (principal, valid from, valid until), LRU.
+    #: Clients send the same token on every request; checking its signature once per
+    #: token (not per request) is most of auth.jwt's cost. The key is the whole token,
+    #: signature included, so only the very token that verified can hit; its time
+    #: window (exp, nbf, iat, with the leeway) is checked again on every hit.
+    verified: OrderedDict[str, tuple[Principal, float, float]] = field(default_factory=OrderedDict)
 
     def principal(self, token: str) -> Principal:
         """The verified token's principal; raises (PyJWT's error or :class:`TokenRejected`)."""
+        hit = self.verified.get(token)
+        if hit is not None:
+            principal, start, end = hit
+            if start <= time.time() <= end:
+                self.verified.move_to_end(token)
+                return principal
+            del self.verified[token]  # expired (or not yet valid): verify, and refuse
+        principal = self._verify(token)
+        claims = principal.claims
+        start = max(_number(claims.get("nbf")), _number(claims.get("iat"))) - self.leeway
+        self.verified[token] = (principal, start, float(claims["exp"]) + self.leeway)
+        if len(self.verified) > VERIFIED_TOKENS:
+            self.verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> Principal:
         claims = self.decoder.decode(
             token,
             self.key,
@@ -328,6 +352,13 @@ class Verifier:
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise TokenRejected(f"the token's {self.roles_claim!r} claim is not a list of strings")
         return Principal(subject=subject, roles=tuple(roles), claims=MappingProxyType(claims))
+
+
+VERIFIED_TOKENS = 4096  # per middleware use
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def verifier(config: Any) -> Verifier:

@@ -19,6 +19,7 @@ import assembler
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 MAX_JSON_DEPTH = 64
 PARAM = re.compile(r"\{([^{}]*)\}")
+_INTEGER = re.compile(r"-?[0-9]+")
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(:(str|int|float|path|uuid))?$")
 
 SCHEMA: dict[str, Any] = {
@@ -207,16 +208,25 @@ def coerce(value: str, types: set[str]) -> Any:
     """A URL string as the schema's type (integer, number, boolean) when it reads as one."""
     if not types or "string" in types:
         return value
-    if "integer" in types and re.fullmatch(r"-?\d{1,30}", value):
-        return int(value)
+    integral = _INTEGER.fullmatch(value) is not None
+    if "integer" in types and integral:
+        try:
+            return int(value)
+        except ValueError:  # past Python's limit on digits (4300): left as text, a 422
+            pass
     if "number" in types:
+        if integral:
+            try:
+                return int(value)  # exact, however large (a float would round it)
+            except ValueError:
+                pass
         try:
             number = float(value)
         except ValueError:
             pass
         else:
             if math.isfinite(number):
-                return int(number) if re.fullmatch(r"-?\d{1,30}", value) else number
+                return number
     if "boolean" in types and value in ("true", "false"):
         return value == "true"
     return value

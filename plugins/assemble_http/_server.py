@@ -40,6 +40,7 @@ DEFAULT_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 DEFAULT_HEADERS = ["authorization", "content-type", "x-request-id"]
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 GENERIC_500 = "internal server error"
+_METHOD_RANK = {m: i for i, m in enumerate(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"))}
 
 _ORIGINS = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
 
@@ -292,7 +293,7 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
     from starlette.middleware.cors import CORSMiddleware
     from starlette.requests import ClientDisconnect, Request
     from starlette.responses import HTMLResponse, Response
-    from starlette.routing import Route
+    from starlette.routing import Match, Route
 
     limit = int(config.get("max_body_bytes", MIB))
 
@@ -385,6 +386,16 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
 
         builtins += [Route("/openapi.json", openapi), Route("/docs", docs)]
 
+    def allowed_methods(request: Request) -> list[str]:
+        """Every method some route serves at this path (Starlette's 405 names only the
+        first route that matched the path, though several may share it)."""
+        methods: set[str] = set()
+        for route in request.app.router.routes:
+            match, _ = route.matches({**request.scope, "method": "\x00"})
+            if match is not Match.NONE and isinstance(route, Route):
+                methods.update(route.methods or ())
+        return sorted(methods, key=lambda m: (_METHOD_RANK.get(m, len(_METHOD_RANK)), m))
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         rid = _request_id(request.scope)
@@ -394,7 +405,7 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
                 "http.method_not_allowed",
                 f"{request.method} is not allowed here",
                 rid,
-                dict(exc.headers or {}),
+                {"Allow": ", ".join(allowed_methods(request))},
             )
         if exc.status_code == 404:
             return error_response(404, "http.not_found", "no such path", rid)
@@ -449,6 +460,35 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _json_400_protocol() -> Any:
+    """uvicorn's HTTP/1.1 protocol, answering a request it cannot parse (a malformed
+    header, a bad Content-Length) with the JSON error envelope instead of plain text."""
+    from uvicorn.importer import import_from_string
+
+    base = import_from_string("uvicorn.protocols.http.auto:AutoHTTPProtocol")
+    if not callable(getattr(base, "send_400_response", None)):  # pragma: no cover
+        return "auto"
+
+    class Json400(base):  # type: ignore[misc, valid-type]
+        def send_400_response(self, msg: str) -> None:
+            rid = uuid.uuid4().hex
+            message = "the request is not valid HTTP/1.1"
+            body = _json(
+                {"error": {"code": "http.bad_request", "message": message, "request_id": rid}}
+            )
+            head = (
+                "HTTP/1.1 400 Bad Request\r\n"
+                "content-type: application/json\r\n"
+                f"content-length: {len(body)}\r\n"
+                f"x-request-id: {rid}\r\n"
+                "connection: close\r\n\r\n"
+            )
+            self.transport.write(head.encode("ascii") + body)
+            self.transport.close()
+
+    return Json400
+
+
 def _uvicorn_server(app: Any, grace: float) -> Any:
     import uvicorn
 
@@ -459,6 +499,7 @@ def _uvicorn_server(app: Any, grace: float) -> Any:
 
     config = uvicorn.Config(
         app,
+        http=_json_400_protocol(),
         lifespan="off",
         log_config=None,
         log_level="warning",

@@ -696,3 +696,30 @@ def test_a_cache_listed_before_jwt_is_reported(tmp_path: Path) -> None:
     )
     assert [(c, line) for c, line, _, _ in found] == [("auth/cache-before-jwt", 8)]
     assert "served before the token is checked" in found[0][3]
+
+
+def test_a_token_is_verified_once_then_served_from_its_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    v = verifier({"algorithms": ["HS256"], "secret": SECRET, "leeway": 0})
+    calls = []
+    real = v.decoder.decode
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(v.decoder, "decode", counting)
+    now = int(time.time())
+    good = jwt.encode({"sub": "ann", "exp": now + 1, "iat": now}, SECRET, algorithm="HS256")
+    assert v.principal(good).subject == "ann"
+    assert v.principal(good).subject == "ann"
+    assert len(calls) == 1  # the second call was a hit: no signature check
+    head, payload, _ = good.split(".")
+    forged = f"{head}.{payload}.{'A' * 43}"  # same claims, another signature: no hit
+    with pytest.raises(jwt.InvalidSignatureError):
+        v.principal(forged)
+    time.sleep(max(0.0, now + 1.2 - time.time()))
+    with pytest.raises(jwt.ExpiredSignatureError):  # a hit past exp is verified, and fails
+        v.principal(good)
+    assert good not in v.verified

@@ -173,6 +173,22 @@ async def test_a_route_runs_its_task_with_path_query_and_body_merged(tmp_path: P
 
 
 @pytest.mark.anyio
+async def test_url_integers_of_any_length_are_integers(tmp_path: Path) -> None:
+    """A schema-valid integer of 31+ digits in the URL is an integer, exactly (schemathesis
+    found it left as text, so a valid request got a 422); past Python's 4300-digit limit
+    it stays text: a 422 naming the field, not a 500."""
+    big = "-1629864310976981327212760268800" + "9" * 20
+    async with serving(tmp_path) as client:
+        r = await client.get(f"/users/{big[1:]}")
+        assert (r.status_code, r.json()) == (200, {"id": int(big[1:]), "q": None})
+        r = await client.post(f"/things/7?n={big}", json={"name": "box"})
+        assert (r.status_code, r.json()) == (201, {"name": "box", "id": "7", "n": int(big)})
+        r = await client.post(f"/things/7?n={'1' * 5000}", json={"name": "box"})
+        assert r.status_code == 422
+        assert [f["field"] for f in r.json()["error"]["fields"]] == ["n"]
+
+
+@pytest.mark.anyio
 async def test_health_and_readiness(tmp_path: Path) -> None:
     async with serving(tmp_path) as client:
         r = await client.get("/healthz")
@@ -245,6 +261,38 @@ async def test_bad_bodies_are_400(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_request_that_is_not_valid_http_gets_the_json_envelope(tmp_path: Path) -> None:
+    """uvicorn refuses it before the app sees it; the 400 is still JSON with a request id
+    (schemathesis found uvicorn's text/plain answer to a garbage Content-Length)."""
+    async with serving(tmp_path) as client:
+        url = client.base_url
+        for bad in (b"content-length: o4$;D~\r\n", b"e9;: x\r\n"):
+            request = b"GET /me HTTP/1.1\r\nhost: x\r\n" + bad + b"\r\n"
+            async with await anyio.connect_tcp(str(url.host), int(url.port or 80)) as stream:
+                await stream.send(request)
+                raw = b""
+                with anyio.fail_after(5):
+                    try:
+                        while chunk := await stream.receive():
+                            raw += chunk
+                    except anyio.EndOfStream:
+                        pass
+            head, _, body = raw.partition(b"\r\n\r\n")
+            lines = head.decode().split("\r\n")
+            assert lines[0] == "HTTP/1.1 400 Bad Request", raw
+            headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+            assert headers["content-type"] == "application/json"
+            assert int(headers["content-length"]) == len(body)
+            assert json.loads(body) == {
+                "error": {
+                    "code": "http.bad_request",
+                    "message": "the request is not valid HTTP/1.1",
+                    "request_id": headers["x-request-id"],
+                }
+            }
+
+
+@pytest.mark.anyio
 async def test_unknown_paths_are_404_and_wrong_methods_405(tmp_path: Path) -> None:
     async with serving(tmp_path) as client:
         r = await client.get("/no/such/path")
@@ -257,6 +305,18 @@ async def test_unknown_paths_are_404_and_wrong_methods_405(tmp_path: Path) -> No
             "code": "http.method_not_allowed",
             "message": "PATCH is not allowed here",
         }
+
+
+@pytest.mark.anyio
+async def test_a_405_allows_every_method_served_at_the_path(tmp_path: Path) -> None:
+    """Two tasks share ``/things/{id}`` (POST and DELETE): ``Allow`` names both, not just
+    the first route that matched the path (found by schemathesis' unsupported_method)."""
+    async with serving(tmp_path) as client:
+        for method in ("OPTIONS", "GET", "PATCH"):
+            r = await client.request(method, "/things/1")
+            assert r.status_code == 405
+            assert r.headers["allow"] == "POST, DELETE"
+            assert envelope(r)["code"] == "http.method_not_allowed"
 
 
 @pytest.mark.anyio
