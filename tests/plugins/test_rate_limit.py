@@ -328,7 +328,8 @@ async def test_the_script_is_loaded_again_when_redis_forgot_it(
         assert await outcome(rt, "a") == 0.0
         assert redis_sync.script_exists(LUA_SHA) == [True]
     (key,) = redis_sync.scan_iter(match=f"{redis_prefix}*")
-    assert float(redis_sync.hget(key, "tokens")) == pytest.approx(3.0, abs=0.01)
+    tokens = float(redis_sync.hget(key, "tokens"))
+    assert 3.0 <= tokens < 3.1  # 2 of 5 taken; a slow machine refills a little meanwhile
 
 
 @asyncio_only
