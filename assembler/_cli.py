@@ -16,7 +16,6 @@ import click
 import runner
 
 from ._diagnostics import Diagnostic, render_github, render_json, render_text
-from ._durations import duration
 from ._graph import render_graph
 from ._manifest import near
 from ._plugins import Plugins, debugging, load_plugins
@@ -142,16 +141,15 @@ def validate(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
 @click.option(
     "--drain-timeout",
     type=float,
-    default=None,
-    help="Seconds to wait for in-flight work on shutdown [default: 30, or the longest "
-    "`shutdown_grace` of the app's resources if longer].",
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for in-flight work on shutdown (a resource such as an HTTP "
+    "server may ask for longer).",
 )
 @click.pass_context
-def run(ctx: click.Context, file: str, backend: str, drain_timeout: float | None) -> None:
+def run(ctx: click.Context, file: str, backend: str, drain_timeout: float) -> None:
     """Validate, start and run the app until SIGINT/SIGTERM, then shut down gracefully."""
     app = _compiled(ctx, file)
-    if drain_timeout is None:
-        drain_timeout = _drain_budget(app)
 
     def ready(rt: runner.Runtime) -> None:
         store = rt.store
@@ -302,18 +300,6 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     code = code if isinstance(code, int) else 0
     _leave_abandoned_threads(code)
     sys.exit(code)
-
-
-def _drain_budget(app: runner.Resource) -> float:
-    """30 s, or longer if a resource (an HTTP server) grants its requests more time."""
-    graces = [30.0]
-    for d in runner.Store.build(app).resources.values():
-        grace = d.config.get("shutdown_grace") if isinstance(d.config, dict) else None
-        try:
-            graces.append(duration(grace))
-        except ValueError:
-            continue
-    return max(graces)
 
 
 def _leave_abandoned_threads(code: int) -> None:

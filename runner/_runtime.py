@@ -111,6 +111,19 @@ class Runtime:
         await self._stopping.wait()
 
     @property
+    def drain_timeout(self) -> float | None:
+        """How long shutdown waits for in-flight work (``None``: as long as it takes)."""
+        return self._drain_timeout
+
+    def extend_drain(self, seconds: float) -> None:
+        """Wait at least ``seconds`` for in-flight work on shutdown.
+
+        For a resource that promises its callers a grace period (an HTTP server's
+        ``shutdown_grace``): the drain must not stop before that promise does."""
+        if self._drain_timeout is not None:
+            self._drain_timeout = max(self._drain_timeout, seconds)
+
+    @property
     def shutting_down(self) -> bool:
         """True once shutdown has started (new work is refused)."""
         return self._state > _RUNNING
@@ -190,6 +203,7 @@ class Runtime:
         accepted = self._accepted
 
         async def call(arg: Any = None) -> Any:
+            # The admission of accepted(), inlined: this runs on every outer call.
             if accepted.get() and self._state < _DISPOSING:  # nested in accepted work
                 return await entry.chain(arg)
             if self._state > _RUNNING:

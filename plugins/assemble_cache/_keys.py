@@ -74,6 +74,19 @@ def cache_key(task_id: str, input: Any, key: Callable[[Any], str] | None) -> str
     return f"{task_id}\x00{principal.subject}\x00{text}"
 
 
+def json_text(value: Any) -> str | None:
+    """The JSON text of ``value`` if it survives a round trip unchanged, else ``None``.
+
+    Tuples and int keys come back as lists and strings: such results are not the same
+    after a cache hit, so the caches keep them out (Redis) or keep the object (memory).
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return text if json.loads(text) == value else None
+
+
 def digest(key: str) -> str:
     """A short, fixed-length form of a key (for Redis key names)."""
     return hashlib.sha256(key.encode()).hexdigest()

@@ -13,7 +13,7 @@ import anyio
 import assembler
 import runner
 
-from ._keys import cache_key
+from ._keys import cache_key, json_text
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -127,11 +127,8 @@ def _stored(value: Any) -> Any:
     """
     if isinstance(value, _IMMUTABLE):
         return value
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        return value
-    return _Json(text) if json.loads(text) == value else value
+    text = json_text(value)
+    return value if text is None else _Json(text)
 
 
 def _fresh(error: BaseException) -> BaseException:

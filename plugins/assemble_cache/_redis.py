@@ -19,7 +19,7 @@ import runner
 from assemble_redis import Outage, describe, redis_errors
 from runner.errors import RunnerError
 
-from ._keys import cache_key, digest
+from ._keys import cache_key, digest, json_text
 
 LOG = logging.getLogger("assemble.cache.redis")
 OP_TIMEOUT = 0.05  # seconds: the bound on each Redis GET and SET
@@ -137,7 +137,7 @@ def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
             except ValueError:
                 pass  # not a value this cache wrote: compute and overwrite it
         result = await call.next()  # an error propagates and nothing is cached
-        text = _json(result)
+        text = json_text(result)
         if text is not None and health.usable():
             try:
                 async with asyncio.timeout(OP_TIMEOUT):
@@ -149,15 +149,6 @@ def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
         return result
 
     return cache_redis
-
-
-def _json(value: Any) -> str | None:
-    """The JSON text of ``value`` if it survives a round trip unchanged, else ``None``."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError):
-        return None
-    return text if json.loads(text) == value else None  # tuples, int keys: not the same
 
 
 def components() -> list[assembler.Component]:

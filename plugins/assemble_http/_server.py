@@ -320,7 +320,7 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
             except ClientDisconnect:  # gone mid-upload: nobody to answer, nothing to log
                 return Response(status_code=400)
             data = merge(schema, request.path_params, request.query_params.multi_items(), body)
-            headers = {k.lower(): v for k, v in request.headers.items()}
+            headers = dict(request.headers)  # ASGI header names are lower-case already
             try:
                 with runner.current_request.provide(runner.Request(rid, headers, "http")):
                     result = await run(task.id, data)
@@ -523,6 +523,7 @@ async def serve(config: dict[str, Any] | None) -> AsyncIterator[HttpServer]:
     rt = runner.current_runtime.use()
     host, port = str(config.get("host", "127.0.0.1")), int(config.get("port", 8080))
     grace = assembler.duration(config.get("shutdown_grace", "15s"))
+    rt.extend_drain(grace)  # the runtime waits for the requests as long as uvicorn does
     sock = bind(host, port)
     try:
         server = _uvicorn_server(build_app(rt, config), grace)

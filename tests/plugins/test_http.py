@@ -704,14 +704,15 @@ async def test_a_result_that_fails_its_schema_is_the_servers_fault_not_a_422(
     assert "secret_internal_field" not in r.text
 
 
-def test_assemble_run_gives_in_flight_requests_the_servers_shutdown_grace(
+@pytest.mark.anyio
+async def test_the_runtime_drains_as_long_as_the_server_grants_its_requests(
     tmp_path: Path,
 ) -> None:
-    from assembler._cli import _drain_budget
-
     longer = MANIFEST.replace("{port: 0, max_body_bytes: 20000}", "{port: 0, shutdown_grace: 45s}")
-    assert _drain_budget(app(tmp_path, longer, t=TASKS)) == 45.0
-    assert _drain_budget(app(tmp_path, MANIFEST, t=TASKS)) == 30.0  # the default is longer
+    async with runner.run(app(tmp_path, longer, t=TASKS), drain_timeout=30) as rt:
+        assert rt.drain_timeout == 45.0
+    async with runner.run(app(tmp_path, MANIFEST, t=TASKS), drain_timeout=30) as rt:
+        assert rt.drain_timeout == 30.0  # the default 30 s is longer than 15 s
 
 
 @pytest.mark.anyio
