@@ -208,7 +208,16 @@ def call(ctx: click.Context, file: str, task: str, input_json: str | None, backe
             traceback.print_exc()
         runner.report(exc, sys.stderr)
         ctx.exit(EXIT_ERRORS)
-    click.echo(json.dumps(result, default=str, ensure_ascii=False))
+    try:
+        text = json.dumps(result, default=str, ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:  # circular, NaN, a bad __str__
+        raise _Fail(
+            "ASM803",
+            f"the result of {task!r} cannot be printed as JSON: {exc}",
+            "return JSON-ready values (dicts, lists, strings, finite numbers); "
+            "values without a JSON form are printed as their str()",
+        ) from None
+    click.echo(text)
 
 
 @cli.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -764,15 +765,41 @@ class _Validator:
                     p.hint,
                 )
             else:
-                owner = getattr(p, "owner", None) or getattr(p, "id", None) or ""
-                where = self.kinds.get(str(owner), ("", ()))[1]
+                owner = str(getattr(p, "owner", None) or getattr(p, "id", None) or "")
+                where = self.place_of(owner)
                 hint = getattr(p, "hint", "")
+                if isinstance(p, runner.errors.MissingDependencyError) and self.uses_type(where):
+                    # the component's type asked for it: "mark it optional" is not for users
+                    hint = (
+                        f"declare {p.target!r} in the manifest (the component's type needs "
+                        f"it as {p.key!r}), or point the component's config at one you have"
+                    )
                 self.report(
                     "ASM502",
                     where if where and where[0] in SECTIONS else (),
                     str(getattr(p, "message", p)),
                     hint,
                 )
+
+    def place_of(self, id: str) -> Path:
+        """Where the component ``id`` is written; inline middleware ``t.middleware[0]`` too."""
+        found = self.kinds.get(id)
+        if found is not None:
+            return found[1]
+        inline = _INLINE.match(id)
+        if inline and inline.group(1) in self.kinds:
+            return (*self.kinds[inline.group(1)][1], "middleware", int(inline.group(2)))
+        return ()
+
+    def uses_type(self, where: Path) -> bool:
+        node: Any = self.m.data
+        for part in where:
+            node = (
+                node.get(part)
+                if isinstance(node, dict)
+                else (node[part] if isinstance(node, list) and isinstance(part, int) else None)
+            )
+        return isinstance(node, dict) and "use" in node
 
     def plugin_checks(self) -> None:
         def sink(plugin: str, code: str, at: tuple[Any, ...], message: str, hint: str) -> None:
@@ -791,6 +818,9 @@ class _Validator:
                     "this is a bug in the plugin; run with --debug for its traceback",
                     plugin=impl.plugin_name,
                 )
+
+
+_INLINE = re.compile(r"^(.+)\.middleware\[(\d+)\]$")  # compile's ids for inline middleware
 
 
 @cache

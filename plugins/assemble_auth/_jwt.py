@@ -268,11 +268,12 @@ def _describe(key: Any) -> str:
 
 
 def _load_public_key(pem: str) -> tuple[Any, Problem | None]:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     try:
         return load_pem_public_key(pem.encode("utf-8")), None
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # an unknown key type is one too
         if "PRIVATE KEY" in pem:
             return None, Problem(
                 "public_key holds a private key",

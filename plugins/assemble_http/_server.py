@@ -10,6 +10,7 @@ uvicorn and Starlette run on asyncio only: on trio, init fails with a clear erro
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib
 import json
 import logging
@@ -453,9 +454,12 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         reason = exc.strerror or str(exc)
+        taken = exc.errno == errno.EADDRINUSE
         raise HttpServerError(
             f"http.server cannot listen on {host}:{port}: {reason}",
-            hint="another process may hold the port: stop it, or set `port` (0 picks a free one)",
+            hint="another process may hold the port: stop it, or set `port` (0 picks a free one)"
+            if taken
+            else "set `host` to an address of this machine (127.0.0.1, 0.0.0.0 or ::)",
         ) from None
     return sock
 

@@ -92,3 +92,18 @@ def test_render_text_for_a_diagnostic_without_a_place() -> None:
     text = assembler._diagnostics.render_text([d], {})
     assert text.startswith("<assemble>: error[ASM601] plugin 'x' failed")
     assert "rule of plugin: x" in text and "1 error(s), 0 warning(s)" in text
+
+
+def test_call_reports_a_result_without_a_json_form(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "loop_mod.py").write_text(
+        "def loop(input):\n    x = []\n    x.append(x)\n    return x\n\n"
+        "def nan(input):\n    return float('nan')\n"
+    )
+    (tmp_path / "app.yaml").write_text(
+        "assemble: 1\nid: j\ntasks:\n  loop: {run: loop_mod:loop}\n  nan: {run: loop_mod:nan}\n"
+    )
+    for task in ("loop", "nan"):
+        out = cli.invoke(_cli.cli, ["call", str(tmp_path / "app.yaml"), task])
+        assert out.exit_code == 1 and out.stdout == ""
+        assert f"error[ASM803]: the result of {task!r} cannot be printed as JSON" in out.output
+        assert "hint: return JSON-ready values" in out.output

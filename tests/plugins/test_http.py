@@ -739,3 +739,15 @@ async def test_a_server_that_dies_shuts_the_app_down_with_its_error(
 
     died = [e for e in leaves(caught.value) if isinstance(e, HttpServerError)]
     assert len(died) == 1 and "uvicorn main loop died" in str(died[0])
+
+
+@pytest.mark.anyio
+async def test_an_address_not_of_this_machine_gets_its_own_hint(tmp_path: Path) -> None:
+    foreign = MANIFEST.replace("{port: 0, max_body_bytes: 20000}", "{host: 192.0.2.1, port: 0}")
+    with pytest.raises(runner.errors.ResourceInitError) as caught:
+        async with runner.run(app(tmp_path, foreign, t=TASKS)):
+            pass
+    cause = caught.value.__cause__
+    assert isinstance(cause, HttpServerError)
+    assert "cannot listen on 192.0.2.1:0" in cause.message
+    assert "set `host` to an address of this machine" in cause.hint

@@ -17,7 +17,7 @@ import runner
 from assemble_resilience._retry import delays
 from runner.errors import CircuitOpen, Forbidden, TaskTimeoutError
 
-from ._apps import app, problems
+from ._apps import app, check, problems
 
 pytestmark = pytest.mark.anyio
 
@@ -680,3 +680,21 @@ def test_assemble_call_does_not_wait_for_a_hung_sync_task(tmp_path: Path) -> Non
     assert done.returncode == 1 and done.stdout == ""
     assert "error[runner.timeout]" in done.stderr
     assert "not waiting for 1 worker thread(s)" in done.stderr
+
+
+def test_a_missing_fallback_task_inline_is_placed_at_its_entry(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        assemble: 1
+        id: f
+        tasks:
+          t:
+            run: fb2_mod:t
+            middleware: [{use: fallback, config: {task: nowhere}}]
+        """,
+        fb2_mod="def t(input):\n    return input\n",
+    )
+    assert [(c, line, col) for c, line, col, _ in found] == [("ASM502", 6, 18)]
+    checked = check(tmp_path / "app.yaml")
+    assert "declare 'nowhere' in the manifest" in checked.diagnostics[0].hint
