@@ -86,6 +86,7 @@ class Runtime:
         self._values: dict[str, Any] = {}
         self._running, self._stopping = anyio.Event(), anyio.Event()
         self._threads: ThreadSlots | None = None  # made on the first sync call, in the loop
+        self._routes: dict[str, tuple[str, Chain]] = {}  # task id -> (owner, run): tunnels
         # (id, disposer, whether the disposer closes scopes its init opened: a generator's)
         self._initialised: list[tuple[str, Disposer | None, bool]] = []
         self._hooks = {h.id: self._hook_entry(h) for h in self.store.hooks.values()}
@@ -122,6 +123,43 @@ class Runtime:
         ``shutdown_grace``): the drain must not stop before that promise does."""
         if self._drain_timeout is not None:
             self._drain_timeout = max(self._drain_timeout, seconds)
+
+    def route(self, task: Task | str, run: Chain, *, owner: str) -> None:
+        """Run ``task`` through ``await run(input)`` instead of its own ``run``.
+
+        For a tunnel client: the task (a ``remote`` placeholder, or a local task to be
+        served elsewhere) keeps its middleware and schemas; only its core is replaced.
+        A task has one router: a second ``owner`` raises
+        :class:`~runner.errors.InvalidDefinitionError`."""
+        entry = self._tasks.get(task if isinstance(task, str) else task.id)
+        if entry is None:
+            raise self._unknown("task", task, self._tasks)
+        tid = entry.definition.id
+        held = self._routes.get(tid)
+        if held is not None and held[0] != owner:
+            raise InvalidDefinitionError(
+                f"task {tid!r} is routed by both {held[0]!r} and {owner!r}",
+                hint="list the task in one tunnel's `tasks` only",
+                owner=owner,
+            )
+        self._routes[tid] = (owner, run)
+        if entry.composed:  # called before it was routed: compose again on the next call
+            self._compose_task(entry)
+
+    def mirror(self, event: Event | str, send: Chain) -> None:
+        """After ``event``'s local hooks ran, ``await send(payload)`` too (a tunnel client).
+
+        A failure of ``send`` propagates to the emitter, like a failing hook."""
+        entry = self._events.get(event if isinstance(event, str) else event.id)
+        if entry is None:
+            raise self._unknown("event", event, self._events)
+        local = entry.chain
+
+        async def mirrored(payload: Any) -> None:
+            await local(payload)
+            await send(payload)
+
+        entry.chain = mirrored
 
     @property
     def shutting_down(self) -> bool:
@@ -240,15 +278,19 @@ class Runtime:
 
     def _task_core(self, task: Task) -> Chain:
         tid = task.id
-        if task.run is None:
+        routed = self._routes.get(tid)
+        if routed is not None:
+            fn: Chain = routed[1]
+        elif task.run is None:
 
             async def not_routed(input: Any) -> Any:
                 raise TaskNotRoutedError(tid)
 
             return not_routed
-        deps = self._resolve(task)
-        fn: Chain = partial(task.run, **deps) if deps else task.run
-        if not is_async_callable(task.run):
+        else:
+            deps = self._resolve(task)
+            fn = partial(task.run, **deps) if deps else task.run
+        if routed is None and not is_async_callable(task.run):
             sync = fn
 
             async def fn(input: Any) -> Any:

@@ -19,7 +19,7 @@ import re
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -435,13 +435,13 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
 # -- the resource ------------------------------------------------------------------
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, what: str = "http.server") -> socket.socket:
     """A listening, non-blocking socket on host:port; :class:`HttpServerError` if taken."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
         raise HttpServerError(
-            f"http.server cannot listen on {host}:{port}: {exc}",
+            f"{what} cannot listen on {host}:{port}: {exc}",
             hint="set `host` to an address of this machine (127.0.0.1, 0.0.0.0, ::1)",
         ) from None
     family, kind, proto, _, address = infos[0]
@@ -456,7 +456,7 @@ def bind(host: str, port: int) -> socket.socket:
         reason = exc.strerror or str(exc)
         taken = exc.errno == errno.EADDRINUSE
         raise HttpServerError(
-            f"http.server cannot listen on {host}:{port}: {reason}",
+            f"{what} cannot listen on {host}:{port}: {reason}",
             hint="another process may hold the port: stop it, or set `port` (0 picks a free one)"
             if taken
             else "set `host` to an address of this machine (127.0.0.1, 0.0.0.0 or ::)",
@@ -514,41 +514,44 @@ def _uvicorn_server(app: Any, grace: float) -> Any:
     return Server(config)
 
 
-async def serve(config: dict[str, Any] | None) -> AsyncIterator[HttpServer]:
-    """Init: bind, then serve in the background once the app runs; dispose: drain, stop."""
-    config = dict(config or {})
+def require_asyncio(what: str) -> None:
+    """:class:`HttpServerError` unless running on asyncio (uvicorn's only backend)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         raise HttpServerError(
-            "http.server needs the asyncio backend: uvicorn and Starlette run on asyncio only",
+            f"{what} needs the asyncio backend: uvicorn and Starlette run on asyncio only",
             hint="run the app on asyncio (the default: drop --backend trio)",
         ) from None
-    rt = runner.current_runtime.use()
-    host, port = str(config.get("host", "127.0.0.1")), int(config.get("port", 8080))
-    grace = assembler.duration(config.get("shutdown_grace", "15s"))
-    rt.extend_drain(grace)  # the runtime waits for the requests as long as uvicorn does
-    sock = bind(host, port)
+
+
+@asynccontextmanager
+async def serving(
+    rt: runner.Runtime, app: Any, sock: socket.socket, grace: float, what: str
+) -> AsyncIterator[None]:
+    """Serve ``app`` on ``sock`` in the background once ``rt`` runs; stop accepting when
+    it stops; on exit, let requests in flight finish within ``grace``.
+
+    The body of the ``async with`` is the resource's life (``yield`` its value there)."""
     try:
-        server = _uvicorn_server(build_app(rt, config), grace)
+        server = _uvicorn_server(app, grace)
     except BaseException:
         sock.close()
         raise
-    value = HttpServer(host, sock.getsockname()[1])
-    serving = False
+    started = False
 
     async def run_server() -> None:
-        nonlocal serving
+        nonlocal started
         try:
             await rt.wait_running()
-            serving = True
+            started = True
             await server.serve(sockets=[sock])
         except Exception as exc:
             # A server that dies must not leave a live process that answers nothing:
             # raising cancels the app's task group, which shuts the app down, and the
             # error comes back out of `runner.run` (exit 1 under `assemble run`).
             raise HttpServerError(
-                f"http.server on {value.url} stopped: {type(exc).__name__}: {exc}",
+                f"{what} stopped: {type(exc).__name__}: {exc}",
                 hint="the app was shut down because it could no longer serve",
             ) from exc
         finally:
@@ -562,11 +565,30 @@ async def serve(config: dict[str, Any] | None) -> AsyncIterator[HttpServer]:
         tg.start_soon(run_server)
         tg.start_soon(stop_when_stopping)
         try:
-            yield value
+            yield
         finally:
             server.should_exit = True
-            if not serving:  # startup failed or was cancelled: never served
+            if not started:  # startup failed or was cancelled: never served
                 tg.cancel_scope.cancel()
+
+
+async def serve(config: dict[str, Any] | None) -> AsyncIterator[HttpServer]:
+    """Init: bind, then serve in the background once the app runs; dispose: drain, stop."""
+    config = dict(config or {})
+    require_asyncio("http.server")
+    rt = runner.current_runtime.use()
+    host, port = str(config.get("host", "127.0.0.1")), int(config.get("port", 8080))
+    grace = assembler.duration(config.get("shutdown_grace", "15s"))
+    rt.extend_drain(grace)  # the runtime waits for the requests as long as uvicorn does
+    sock = bind(host, port)
+    try:
+        app = build_app(rt, config)
+    except BaseException:
+        sock.close()
+        raise
+    value = HttpServer(host, sock.getsockname()[1])
+    async with serving(rt, app, sock, grace, f"http.server on {value.url}"):
+        yield value
 
 
 def components() -> list[assembler.Component]:

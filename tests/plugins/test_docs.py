@@ -11,7 +11,7 @@ import assembler
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "plugins"
-BUILT_IN = {"auth", "cache", "http", "logging", "redis", "resilience"}
+BUILT_IN = {"auth", "cache", "http", "logging", "redis", "resilience", "tunnel"}
 PLUGINS = assembler.load_plugins(only=sorted(BUILT_IN))
 TYPES = sorted(PLUGINS.components)
 HEADER = "| key | type | default | meaning |"
@@ -45,6 +45,8 @@ def test_the_built_in_plugins_load_without_problems() -> None:
         "logging.tasks",
         "http.server",
         "http.route",
+        "tunnel.server",
+        "tunnel.client",
     }
 
 

@@ -204,3 +204,115 @@ def test_a_request_reads_headers_by_any_case() -> None:
     assert request.header("AUTHORIZATION") == "Bearer x" and request.header("X-Id") == "7"
     assert dict(request.headers) == {"authorization": "Bearer x", "x-id": "7"}
     assert runner.Request("r").header("anything") is None
+
+
+# -- routing (tunnels) ----------------------------------------------------------------
+
+
+def _router(routes: dict[str, Any], owner: str = "tunnel") -> Resource:
+    """A resource that, like a tunnel client, routes tasks at init."""
+
+    def init(config: Any) -> str:
+        rt = runner.current_runtime.use()
+        for tid, run in routes.items():
+            rt.route(tid, run, owner=owner)
+        return owner
+
+    return Resource(f"router_{owner}", init=init)
+
+
+async def test_a_routed_task_keeps_its_middleware_and_schemas() -> None:
+    sent: list[Any] = []
+
+    async def remote(input: Any) -> Any:
+        sent.append(input)
+        return {"sum": input["a"] + input["b"]}
+
+    async def tag(call: runner.TaskCall, config: Any) -> Any:
+        return {**await call.next({**call.input, "b": 2}), "tagged": True}
+
+    app = Resource(
+        "app",
+        register=[
+            runner.TaskMiddleware("tag", run=tag),
+            Task(
+                "app.tasks.add",
+                remote=True,
+                middleware=["tag"],
+                input_schema={"type": "object", "required": ["a"]},
+                result_schema={"type": "object", "required": ["sum"]},
+            ),
+            _router({"app.tasks.add": remote}),
+        ],
+    )
+    async with runner.run(app) as rt:
+        assert await rt.run_task("app.tasks.add", {"a": 1}) == {"sum": 3, "tagged": True}
+        with pytest.raises(runner.errors.ValidationError):
+            await rt.run_task("app.tasks.add", {"b": 1})
+    assert sent == [{"a": 1, "b": 2}]
+
+
+async def test_a_local_task_routed_elsewhere_does_not_run_here() -> None:
+    async def local(input: Any) -> str:
+        raise AssertionError("the local run must not be called")
+
+    async def remote(input: Any) -> str:
+        return "remote"
+
+    app = Resource("app", register=[Task("t", run=local), _router({"t": remote})])
+    async with runner.run(app) as rt:
+        assert await rt.run_task("t") == "remote"
+
+
+async def test_routing_after_a_first_call_takes_effect_on_the_next() -> None:
+    async def remote(input: Any) -> str:
+        return "routed"
+
+    async with runner.run(Resource("app", register=[Task("t", remote=True)])) as rt:
+        with pytest.raises(TaskNotRoutedError):
+            await rt.run_task("t")
+        rt.route("t", remote, owner="late")
+        assert await rt.run_task("t") == "routed"
+        rt.route("t", remote, owner="late")  # the same owner again: fine
+
+
+async def test_a_task_has_one_router() -> None:
+    async def remote(input: Any) -> None:
+        return None
+
+    async with runner.run(Resource("app", register=[Task("t", remote=True)])) as rt:
+        rt.route("t", remote, owner="a")
+        with pytest.raises(
+            runner.errors.InvalidDefinitionError, match="routed by both 'a' and 'b'"
+        ):
+            rt.route("t", remote, owner="b")
+        with pytest.raises(NotRegisteredError, match="no task with id 'nope'"):
+            rt.route("nope", remote, owner="a")
+
+
+async def test_a_mirrored_event_is_sent_after_its_local_hooks() -> None:
+    order: list[str] = []
+
+    async def send(payload: Any) -> None:
+        order.append(f"sent {payload}")
+
+    async def failing(payload: Any) -> None:
+        raise ConnectionError("remote down")
+
+    app = Resource(
+        "app",
+        register=[
+            Event("e"),
+            Event("f"),
+            Hook("local", on="e", run=lambda em: order.append(f"local {em.data}")),
+        ],
+    )
+    async with runner.run(app) as rt:
+        rt.mirror("e", send)
+        await rt.emit("e", 1)
+        rt.mirror("f", failing)
+        with pytest.raises(ConnectionError, match="remote down"):
+            await rt.emit("f")
+        with pytest.raises(NotRegisteredError):
+            rt.mirror("nope", send)
+    assert order == ["local 1", "sent 1"]

@@ -1,0 +1,129 @@
+"""Built-in plugin ``tunnel``: ``tunnel.server`` and ``tunnel.client``, BlueLibs Runner 5.5's
+HTTP tunnel (wire-compatible with Runner's ``nodeExposure`` and ``createHttpClient``).
+
+See docs/plugins/tunnel.server.md, docs/plugins/tunnel.client.md and docs/tunnels.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import assembler
+
+from ._client import SCHEMA as CLIENT_SCHEMA
+from ._client import TunnelClient, connect
+from ._serializer import SerializerError, dumps, loads
+from ._server import SCHEMA as SERVER_SCHEMA
+from ._server import TunnelServer, serve
+from ._wire import RemoteError, TunnelError, TunnelUnavailable, is_glob, select
+
+__all__ = [
+    "RemoteError",
+    "SerializerError",
+    "TunnelClient",
+    "TunnelError",
+    "TunnelServer",
+    "TunnelUnavailable",
+    "dumps",
+    "loads",
+]
+
+
+def _check_server(config: Any, report: assembler.ConfigReport) -> None:
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        report(
+            "tunnel.server needs Starlette and uvicorn, which are not installed",
+            hint='install assemble[http] (pip install "assemble[http]")',
+        )
+
+
+def _check_client(config: Any, report: assembler.ConfigReport) -> None:
+    try:
+        import httpx  # noqa: F401
+    except ImportError:
+        report(
+            "tunnel.client needs httpx, which is not installed",
+            hint='install assemble[http] (pip install "assemble[http]")',
+        )
+
+
+@assembler.hookimpl
+def assemble_components() -> Sequence[Any]:
+    return [
+        assembler.Component(
+            name="tunnel.server",
+            kind="resource",
+            config_schema=SERVER_SCHEMA,
+            init=serve,
+            check=_check_server,
+            description="serves the listed tasks and events over Runner's HTTP tunnel protocol",
+        ),
+        assembler.Component(
+            name="tunnel.client",
+            kind="resource",
+            config_schema=CLIENT_SCHEMA,
+            init=connect,
+            check=_check_client,
+            description="runs the listed tasks on a remote tunnel server; mirrors events to it",
+        ),
+    ]
+
+
+@assembler.hookimpl
+def assemble_validate(manifest: assembler.Manifest, report: assembler.Report) -> None:
+    """Listed ids exist; a task is routed by one client; every ``remote`` task is routed."""
+    ids = {
+        "tasks": {tid for tid, _, _ in manifest.components("tasks")},
+        "events": {eid for eid, _, _ in manifest.components("events")},
+    }
+    routed: dict[str, str] = {}
+    for rid, body, at in manifest.components("resources"):
+        use = body.get("use")
+        if use not in ("tunnel.server", "tunnel.client"):
+            continue
+        config = body.get("config")
+        config = config if isinstance(config, dict) else {}
+        for section in ("tasks", "events"):
+            listed = config.get(section)
+            if not isinstance(listed, list):
+                continue
+            for i, pattern in enumerate(listed):
+                if not isinstance(pattern, str) or is_glob(pattern):
+                    continue
+                if pattern not in ids[section]:
+                    kind = section[:-1]
+                    hint = (
+                        "declare it under `tasks:` with `remote: true` (it runs on the server)"
+                        if use == "tunnel.client" and section == "tasks"
+                        else f"declare the {kind} in this manifest, or fix the id"
+                    )
+                    report(
+                        f"{use} {rid!r} lists {kind} {pattern!r}, which is not declared",
+                        at=(*at, "config", section, i),
+                        code="tunnel/unknown-id",
+                        hint=hint,
+                    )
+            if use == "tunnel.client" and section == "tasks":
+                for tid in select([p for p in listed if isinstance(p, str)], ids["tasks"]):
+                    other = routed.setdefault(tid, rid)
+                    if other != rid:
+                        report(
+                            f"task {tid!r} is routed by both tunnel.client {other!r} and {rid!r}",
+                            at=(*at, "config", "tasks"),
+                            code="tunnel/routed-twice",
+                            hint="a task runs on one remote: list it in one client's `tasks`",
+                        )
+    for tid, body, at in manifest.components("tasks"):
+        if body.get("remote") is True and tid not in routed:
+            report(
+                f"task {tid!r} is `remote: true` but no tunnel.client routes it: "
+                "every call would fail",
+                at=(*at, "remote"),
+                code="tunnel/not-routed",
+                hint="add the id (or a glob) to a tunnel.client's `tasks`, "
+                "or give the task a `run`",
+            )

@@ -1,0 +1,251 @@
+"""``tunnel.client``: run the listed tasks on a remote Runner tunnel server; mirror events.
+
+At init the client routes every task its ``tasks`` select (``remote: true``
+placeholders, usually) through one pooled ``httpx.AsyncClient``; their local middleware
+and schemas still run around the remote call. Events its ``events`` select are sent to
+the remote after their local hooks ran (Runner's ``mirror`` mode), except those that
+came in through a ``tunnel.server`` of this process (no echo).
+
+Failures: a remote typed error is raised again as its local type; the tunnel's own
+refusals (401, 403, ...) and an unreadable answer are :class:`TunnelError` (502); an
+unreachable remote is :class:`TunnelUnavailable` (503); past ``timeout``,
+:class:`~runner.errors.TaskTimeoutError` (504). Only tasks marked ``idempotent: true``
+are retried (``retries`` times: on a connection failure and on 502/503/504 answers),
+since a retried call may run twice on the remote; others are never sent twice.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+
+import assembler
+import runner
+from runner.errors import TaskTimeoutError
+
+from ._serializer import SerializerError, dumps, loads
+from ._server import from_tunnel
+from ._wire import (
+    REQUEST_ID,
+    REQUEST_ID_HEADER,
+    TOKEN_HEADER,
+    TunnelError,
+    TunnelUnavailable,
+    rebuild,
+    select,
+)
+
+_IDS = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "url": {
+            "type": "string",
+            "pattern": "^https?://",
+            "description": "the server's base URL, base path included "
+            "(`http://10.0.0.5:7070/__runner`)",
+        },
+        "token": {
+            "type": "string",
+            "minLength": 1,
+            "description": "sent as `x-runner-token` (use `${env.TUNNEL_TOKEN}`)",
+        },
+        "tasks": {
+            **_IDS,
+            "description": "ids or globs of the tasks that run on the remote (declare them "
+            "`remote: true`)",
+        },
+        "events": {**_IDS, "description": "ids or globs of the events mirrored to the remote"},
+        "timeout": {
+            **assembler.DURATION,
+            "default": "30s",
+            "description": "the longest a remote call may take; past it: TaskTimeoutError (504)",
+        },
+        "retries": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 10,
+            "default": 2,
+            "description": "extra attempts for tasks marked `idempotent: true`, on a "
+            "connection failure or a 502/503/504; other tasks are never retried",
+        },
+        "max_connections": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 100,
+            "description": "the connection pool's size",
+        },
+    },
+    "required": ["url", "token"],
+    "additionalProperties": False,
+}
+
+_RETRY_STATUS = {502, 503, 504}
+
+
+@dataclass(frozen=True)
+class TunnelClient:
+    """The value of a ``tunnel.client``: ``await client.task(id, input)`` and
+    ``await client.event(id, payload)`` call the remote directly (no routing)."""
+
+    url: str
+    tasks: tuple[str, ...]
+    events: tuple[str, ...]
+    _task: Callable[[str, Any], Awaitable[Any]]
+    _event: Callable[[str, Any], Awaitable[None]]
+
+    def task(self, id: str, input: Any = None) -> Awaitable[Any]:
+        return self._task(id, input)
+
+    def event(self, id: str, payload: Any = None) -> Awaitable[None]:
+        return self._event(id, payload)
+
+
+async def connect(config: dict[str, Any] | None) -> AsyncIterator[TunnelClient]:
+    import httpx
+
+    config = dict(config or {})
+    rt = runner.current_runtime.use()
+    url = str(config["url"]).rstrip("/")
+    timeout = assembler.duration(config.get("timeout", "30s"))
+    retries = int(config.get("retries", 2))
+    pool = int(config.get("max_connections", 100))
+    owner = f"tunnel.client {url}"
+    http = httpx.AsyncClient(
+        headers={TOKEN_HEADER: str(config["token"])},
+        timeout=httpx.Timeout(timeout),
+        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+        follow_redirects=False,  # a redirect must not carry the token elsewhere
+    )
+
+    async def post(path: str, body: Any, what: str, idempotent: bool) -> Any:
+        try:
+            content = dumps(body).encode()
+        except SerializerError as exc:
+            raise TunnelError(
+                f"{what}: the input cannot be sent: {exc}",
+                hint="send JSON values, datetimes, sets, bytes (see docs/plugins/tunnel.client.md)",
+            ) from None
+        headers = {"content-type": "application/json; charset=utf-8"}
+        request = runner.current_request.try_use()
+        if request is not None and REQUEST_ID.match(request.id):
+            headers[REQUEST_ID_HEADER] = request.id
+        attempt = 0
+        while True:
+            try:
+                answer = await _once(path, content, headers, what)
+            except _Retryable as failure:
+                if not idempotent or attempt >= retries:
+                    raise failure.error from None
+                attempt += 1
+                await anyio.sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random() / 2))
+                continue
+            return answer
+
+    async def _once(path: str, content: bytes, headers: dict[str, str], what: str) -> Any:
+        try:
+            with anyio.fail_after(timeout):  # the whole call, not each socket read
+                response = await http.post(url + path, content=content, headers=headers)
+        except TimeoutError:
+            raise TaskTimeoutError(what, timeout) from None
+        except httpx.TimeoutException:
+            raise TaskTimeoutError(what, timeout) from None
+        except httpx.TransportError as exc:
+            raise _Retryable(
+                TunnelUnavailable(
+                    f"{what}: the tunnel server at {url} cannot be reached "
+                    f"({type(exc).__name__}: {exc})",
+                    hint="check that it runs and that `url` is right",
+                )
+            ) from None
+        try:
+            envelope = loads(response.content)
+            ok = envelope["ok"] if isinstance(envelope, dict) else None
+        except (SerializerError, KeyError):
+            envelope, ok = None, None
+        if ok is True:
+            return envelope.get("result")
+        error = envelope.get("error") if isinstance(envelope, dict) else None
+        if ok is not False or not isinstance(error, dict):
+            failure = TunnelError(
+                f"{what}: the tunnel server at {url} answered HTTP {response.status_code} "
+                "without a Runner envelope",
+                hint="check that `url` points at a tunnel server, base path included",
+            )
+            if response.status_code in _RETRY_STATUS:
+                raise _Retryable(failure)
+            raise failure
+        if error.get("id") or (
+            response.status_code == 500 and error.get("code") == "INTERNAL_ERROR"
+        ):
+            raise rebuild(error, response.status_code)
+        failure = _refusal(error, response.status_code, what)
+        if response.status_code in _RETRY_STATUS:
+            raise _Retryable(failure)
+        raise failure
+
+    def _refusal(error: dict[str, Any], status: int, what: str) -> TunnelError:
+        code = str(error.get("code") or f"HTTP_{status}")
+        message = str(error.get("message") or "")
+        hints = {
+            "UNAUTHORIZED": "the server does not accept this `token`: check both ends",
+            "AUTH_NOT_CONFIGURED": "the server has no `tokens` configured: it refuses "
+            "every call until it has one",
+            "FORBIDDEN": "add the id to the server's `tasks`/`events`",
+            "NOT_FOUND": "check `url` (base path included) and the id",
+            "PAYLOAD_TOO_LARGE": "send less, or raise the server's body limit",
+        }
+        return TunnelError(
+            f"{what}: the tunnel server at {url} refused the call: {status} {code} {message}",
+            hint=hints.get(code, "see the server's log for this request"),
+            remote_code=code,
+        )
+
+    def task_caller(tid: str, idempotent: bool) -> Callable[[Any], Awaitable[Any]]:
+        path = "/task/" + quote(tid, safe="")
+
+        def call(input: Any) -> Awaitable[Any]:
+            return post(path, {"input": input}, f"remote task {tid!r}", idempotent)
+
+        return call
+
+    def event_sender(eid: str) -> Callable[[Any], Awaitable[None]]:
+        path = "/event/" + quote(eid, safe="")
+
+        async def send(payload: Any) -> None:
+            if from_tunnel.get():  # it came from a tunnel: do not send it back
+                return
+            await post(path, {"payload": payload}, f"remote event {eid!r}", False)
+
+        return send
+
+    tasks = select(config.get("tasks") or (), rt.store.tasks)
+    events = select(config.get("events") or (), rt.store.events)
+    try:
+        for tid in tasks:
+            meta = rt.store.tasks[tid].meta or {}
+            rt.route(tid, task_caller(tid, bool(meta.get("idempotent"))), owner=owner)
+        for eid in events:
+            rt.mirror(eid, event_sender(eid))
+
+        async def direct_task(tid: str, input: Any) -> Any:
+            return await task_caller(tid, False)(input)
+
+        async def direct_event(eid: str, payload: Any) -> None:
+            await post("/event/" + quote(eid, safe=""), {"payload": payload}, eid, False)
+
+        yield TunnelClient(url, tuple(tasks), tuple(events), direct_task, direct_event)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await http.aclose()
+
+
+class _Retryable(Exception):
+    def __init__(self, error: Exception) -> None:
+        self.error = error

@@ -1,0 +1,314 @@
+"""``tunnel.server``: BlueLibs Runner 5.5's HTTP tunnel protocol (``nodeExposure``).
+
+``POST {base}/task/{id}`` with ``{"input": ...}`` runs the task; ``POST {base}/event/{id}``
+with ``{"payload": ...}`` emits the event; ``GET {base}/discovery`` lists what is
+exposed. Bodies are in Runner's serializer tree format. Checks, in Runner's order:
+method (405), token (401; 500 ``AUTH_NOT_CONFIGURED`` when no token is configured: fail
+closed), allow-list (403), existence (404), body (413, 400 ``INVALID_JSON``). Every
+answer carries ``x-runner-request-id`` (echoed when valid, else made),
+``X-Content-Type-Options: nosniff`` and ``X-Frame-Options: DENY``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import hmac
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import assembler
+import runner
+from assemble_http._server import bind, require_asyncio, serving
+
+from ._serializer import SerializerError, dumps, loads
+from ._wire import INTERNAL, REQUEST_ID, REQUEST_ID_HEADER, TOKEN_HEADER, select, typed
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+log = logging.getLogger("assemble.tunnel")
+
+MIB = 1024 * 1024
+#: Set while the server emits an event it received: a client does not mirror it back.
+from_tunnel: contextvars.ContextVar[bool] = contextvars.ContextVar("from_tunnel", default=False)
+
+_IDS = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1},
+    "default": [],
+}
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "host": {
+            "type": "string",
+            "minLength": 1,
+            "default": "127.0.0.1",
+            "description": "the address to listen on",
+        },
+        "port": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 65535,
+            "description": "the TCP port (required; 0 picks a free one, read it from the "
+            "resource's `port`)",
+        },
+        "base_path": {
+            "type": "string",
+            "pattern": "^/",
+            "default": "/__runner",
+            "description": "the path the protocol lives under (Runner's `basePath`)",
+        },
+        "tokens": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 16},
+            "default": [],
+            "description": "accepted `x-runner-token` values (several for rotation; "
+            "16 characters or more). None: every call is refused",
+        },
+        "tasks": {
+            **_IDS,
+            "description": "ids or globs (`app.tasks.*`) of the tasks callers may run; "
+            "any other id: 403",
+        },
+        "events": {
+            **_IDS,
+            "description": "ids or globs of the events callers may emit; any other id: 403",
+        },
+        "max_body_bytes": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 2 * MIB,
+            "description": "the largest request body accepted (bytes); bigger: 413",
+        },
+        "shutdown_grace": {
+            **assembler.DURATION,
+            "default": "15s",
+            "description": "how long calls in flight may take to finish once shutdown starts",
+        },
+    },
+    "required": ["port"],
+    "additionalProperties": False,
+}
+
+
+@dataclass(frozen=True)
+class TunnelServer:
+    """The value of a ``tunnel.server`` resource: where it listens and what it exposes."""
+
+    host: str
+    port: int
+    base_path: str
+    tasks: tuple[str, ...]
+    events: tuple[str, ...]
+
+    @property
+    def url(self) -> str:
+        """The base URL a client is configured with (Runner's ``baseUrl``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{self.base_path}"
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status, self.code, self.message = status, code, message
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer) -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import ClientDisconnect
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    base = exposed.base_path
+    limit = int(config.get("max_body_bytes", 2 * MIB))
+    tokens = [_digest(t) for t in config.get("tokens") or ()]
+    tasks, events = set(exposed.tasks), set(exposed.events)
+    if not tokens:
+        log.warning(
+            "tunnel.server on %s has no `tokens`: every call is refused (fail closed)",
+            exposed.url,
+        )
+
+    def respond(status: int, body: dict[str, Any], rid: str) -> Response:
+        try:
+            text = dumps(body)
+        except SerializerError as exc:
+            log.error("tunnel: the answer to request %s cannot be serialized: %s", rid, exc)
+            status, text = 500, dumps({"ok": False, "error": INTERNAL})
+        return Response(
+            text.encode(),
+            status,
+            headers={
+                REQUEST_ID_HEADER: rid,
+                "x-content-type-options": "nosniff",
+                "x-frame-options": "DENY",
+            },
+            media_type="application/json; charset=utf-8",
+        )
+
+    def refused(status: int, code: str, message: str, rid: str) -> Response:
+        return respond(status, {"ok": False, "error": {"message": message, "code": code}}, rid)
+
+    def request_id(request: Request) -> str:
+        given = request.headers.get(REQUEST_ID_HEADER, "").strip()
+        return given if REQUEST_ID.match(given) else str(uuid.uuid4())
+
+    def authenticate(request: Request) -> None:
+        if not tokens:
+            raise _Refused(500, "AUTH_NOT_CONFIGURED", "Authentication not configured.")
+        given = _digest(request.headers.get(TOKEN_HEADER, ""))
+        ok = False
+        for token in tokens:  # every token is compared: the time says nothing
+            ok |= hmac.compare_digest(given, token)
+        if not ok:
+            log.warning("tunnel: refused a call with a wrong token (%s)", request.url.path)
+            raise _Refused(401, "UNAUTHORIZED", "Unauthorized")
+
+    async def read_json(request: Request) -> Any:
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind.startswith("multipart/") or kind == "application/octet-stream":
+            raise _Refused(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"{kind} bodies (files, streams) are not supported: send JSON",
+            )
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise _Refused(413, "PAYLOAD_TOO_LARGE", "Payload too large")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _Refused(413, "PAYLOAD_TOO_LARGE", "Payload too large")
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if not raw:
+            return None
+        try:
+            return loads(raw)
+        except SerializerError:
+            raise _Refused(400, "INVALID_JSON", "Invalid JSON body") from None
+
+    def failed(exc: Exception, rid: str, what: str) -> Response:
+        found = typed(exc)
+        if found is not None:
+            status, error = found
+            return respond(status, {"ok": False, "error": error}, rid)
+        log.error(
+            "tunnel: %s failed (request %s)", what, rid, exc_info=exc, extra={"request_id": rid}
+        )
+        return respond(500, {"ok": False, "error": INTERNAL}, rid)
+
+    def caller(request: Request, rid: str) -> runner.Request:
+        headers = {k: v for k, v in request.headers.items() if k != TOKEN_HEADER}
+        return runner.Request(rid, headers, "tunnel")
+
+    async def task(request: Request) -> Response:
+        rid = request_id(request)
+        tid = request.path_params["id"]
+        try:
+            if request.method != "POST":
+                raise _Refused(405, "METHOD_NOT_ALLOWED", "Method Not Allowed")
+            authenticate(request)
+            if tid not in tasks:
+                raise _Refused(403, "FORBIDDEN", f"Task {tid} not exposed")
+            async with rt.accepted(f"tunnel call of {tid!r}"):
+                body = await read_json(request)
+                if isinstance(body, dict) and "input" in body:
+                    body = body["input"]
+                with runner.current_request.provide(caller(request, rid)):
+                    result = await rt.run_task(tid, body)
+                return respond(200, {"ok": True, "result": result}, rid)
+        except _Refused as no:
+            return refused(no.status, no.code, no.message, rid)
+        except ClientDisconnect:
+            return refused(499, "REQUEST_ABORTED", "Client Closed Request", rid)
+        except Exception as exc:
+            return failed(exc, rid, f"task {tid!r}")
+
+    async def event(request: Request) -> Response:
+        rid = request_id(request)
+        eid = request.path_params["id"]
+        try:
+            if request.method != "POST":
+                raise _Refused(405, "METHOD_NOT_ALLOWED", "Method Not Allowed")
+            authenticate(request)
+            if eid not in events:
+                raise _Refused(403, "FORBIDDEN", f"Event {eid} not exposed")
+            async with rt.accepted(f"tunnel emit of {eid!r}"):
+                body = await read_json(request)
+                body = body if isinstance(body, dict) else {}
+                payload = body.get("payload")
+                token = from_tunnel.set(True)
+                try:
+                    with runner.current_request.provide(caller(request, rid)):
+                        await rt.emit(eid, payload)
+                finally:
+                    from_tunnel.reset(token)
+                answer: dict[str, Any] = {"ok": True}
+                if body.get("returnPayload"):
+                    answer["result"] = payload  # as the hooks left it (mutated in place)
+                return respond(200, answer, rid)
+        except _Refused as no:
+            return refused(no.status, no.code, no.message, rid)
+        except ClientDisconnect:
+            return refused(499, "REQUEST_ABORTED", "Client Closed Request", rid)
+        except Exception as exc:
+            return failed(exc, rid, f"event {eid!r}")
+
+    async def discovery(request: Request) -> Response:
+        rid = request_id(request)
+        try:
+            if request.method != "GET":
+                raise _Refused(405, "METHOD_NOT_ALLOWED", "Method Not Allowed")
+            authenticate(request)
+        except _Refused as no:
+            return refused(no.status, no.code, no.message, rid)
+        allow = {"enabled": True, "tasks": list(exposed.tasks), "events": list(exposed.events)}
+        return respond(200, {"ok": True, "result": {"allowList": allow}}, rid)
+
+    async def not_found(request: Request) -> Response:
+        return refused(404, "NOT_FOUND", "Not Found", request_id(request))
+
+    every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return Starlette(
+        routes=[
+            Route(f"{base}/task/{{id:path}}", task, methods=every),
+            Route(f"{base}/event/{{id:path}}", event, methods=every),
+            Route(f"{base}/discovery", discovery, methods=every),
+            Route(f"{base}/{{rest:path}}", not_found, methods=every),
+            Route("/{rest:path}", not_found, methods=every),
+        ]
+    )
+
+
+async def serve(config: dict[str, Any] | None) -> AsyncIterator[TunnelServer]:
+    config = dict(config or {})
+    require_asyncio("tunnel.server")
+    rt = runner.current_runtime.use()
+    base = str(config.get("base_path", "/__runner")).rstrip("/") or ""
+    host, port = str(config.get("host", "127.0.0.1")), int(config["port"])
+    grace = assembler.duration(config.get("shutdown_grace", "15s"))
+    rt.extend_drain(grace)
+    tasks = select(config.get("tasks") or (), rt.store.tasks)
+    events = select(config.get("events") or (), rt.store.events)
+    sock = bind(host, port, "tunnel.server")
+    value = TunnelServer(host, sock.getsockname()[1], base, tuple(tasks), tuple(events))
+    try:
+        app = build_app(rt, config, value)
+    except BaseException:
+        sock.close()
+        raise
+    async with serving(rt, app, sock, grace, f"tunnel.server on {value.url}"):
+        yield value

@@ -1,0 +1,164 @@
+"""What both ends of the Runner HTTP tunnel share: id selection, the error envelope, errors.
+
+The envelope is Runner 5.5's: ``{"ok": true, "result": ...}`` or ``{"ok": false,
+"error": {"code", "message", "id"?, "data"?, "httpCode"?}}``. A typed error (one with an
+``http_status``: the runtime's errors, or a user's exception class that sets
+``http_status`` and ``code``) travels with ``id`` (its code), ``data`` (what is needed
+to rebuild it) and ``httpCode``; the client raises the same local type again where it
+knows it (validation, auth, rate limit, circuit, timeout) and a :class:`RemoteError`
+with the same ``code`` and ``http_status`` otherwise. Anything untyped travels as
+``INTERNAL_ERROR`` / ``Internal Error``: never its text.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from runner.errors import (
+    CircuitOpen,
+    FieldError,
+    Forbidden,
+    RateLimited,
+    RunnerError,
+    TaskTimeoutError,
+    Unauthorized,
+    ValidationError,
+)
+
+TOKEN_HEADER = "x-runner-token"
+REQUEST_ID_HEADER = "x-runner-request-id"
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+INTERNAL = {"code": "INTERNAL_ERROR", "message": "Internal Error"}
+_GLOB = re.compile(r"[*?\[]")
+
+
+def is_glob(pattern: str) -> bool:
+    return bool(_GLOB.search(pattern))
+
+
+def select(patterns: Sequence[str], ids: Iterable[str]) -> list[str]:
+    """The ``ids`` that an entry of ``patterns`` names: an exact id, or a glob
+    (``app.tasks.*``; ``*`` also crosses dots)."""
+    exact = {p for p in patterns if not is_glob(p)}
+    globs = [re.compile(fnmatch.translate(p)) for p in patterns if is_glob(p)]
+    return sorted(i for i in ids if i in exact or any(g.match(i) for g in globs))
+
+
+class TunnelError(RunnerError):
+    """The tunnel itself failed: the remote refused the call, could not be reached, or
+    answered something that is not the protocol. ``remote_code`` is the wire code
+    (``UNAUTHORIZED``, ``FORBIDDEN``, ...) when the remote sent one."""
+
+    code = "tunnel.failed"
+    http_status = 502
+
+    def __init__(self, message: str, *, hint: str = "", remote_code: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.remote_code = remote_code
+
+
+class TunnelUnavailable(TunnelError):
+    """The remote could not be reached (connection refused, reset, DNS)."""
+
+    code = "tunnel.unavailable"
+    http_status = 503
+
+
+class RemoteError(RunnerError):
+    """A typed error raised by the remote task that has no local class: same ``code``,
+    ``http_status``, message and ``data`` as on the remote."""
+
+    code = "tunnel.remote_error"
+
+    def __init__(
+        self, code: str, message: str, http_status: int | None, data: Any, *, hint: str = ""
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code  # type: ignore[misc]  # the remote's code, per instance
+        self.http_status = http_status
+        self.data = data
+
+
+# -- typed errors on the wire -------------------------------------------------------
+
+
+def error_data(exc: BaseException) -> dict[str, Any]:
+    """What the client needs to rebuild ``exc`` (always an object: Runner's JS client
+    rethrows typed errors only when ``data`` is truthy)."""
+    data: dict[str, Any] = {}
+    hint = getattr(exc, "hint", "")
+    if isinstance(hint, str) and hint:
+        data["hint"] = hint
+    if isinstance(exc, ValidationError):
+        data.update(
+            what=exc.what,
+            owner=exc.owner,
+            errors=[{"path": list(e.path), "message": e.message} for e in exc.errors],
+        )
+    for name in ("task", "retry_after", "after"):
+        value = getattr(exc, name, None)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            data[name] = value
+    return data
+
+
+def typed(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
+    """``(status, error)`` for an error with an HTTP status, else ``None`` (untyped)."""
+    status = getattr(exc, "http_status", None)
+    if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
+        return None
+    code = getattr(exc, "code", None)
+    if not isinstance(code, str) or not code:
+        code = type(exc).__name__
+    message = exc.message if isinstance(exc, RunnerError) else str(exc)
+    return status, {
+        "code": code,
+        "message": message,
+        "id": code,
+        "data": error_data(exc),
+        "httpCode": status,
+    }
+
+
+def _validation(data: dict[str, Any]) -> ValidationError:
+    errors = [
+        FieldError(tuple(e.get("path") or ()), str(e.get("message", "")))
+        for e in data.get("errors") or ()
+        if isinstance(e, dict)
+    ]
+    return ValidationError(str(data.get("what", "input")), str(data.get("owner", "?")), errors)
+
+
+_REBUILD: dict[str, Callable[[str, dict[str, Any]], BaseException]] = {
+    "runner.validation": lambda m, d: _validation(d),
+    "runner.unauthorized": lambda m, d: Unauthorized(m),
+    "runner.forbidden": lambda m, d: Forbidden(m),
+    "runner.rate_limited": lambda m, d: RateLimited(
+        str(d.get("task", "?")), float(d.get("retry_after", 1))
+    ),
+    "runner.circuit_open": lambda m, d: CircuitOpen(
+        str(d.get("task", "?")), float(d.get("retry_after", 1))
+    ),
+    "runner.timeout": lambda m, d: TaskTimeoutError(str(d.get("task", "?")), float(d["after"])),
+}
+
+
+def rebuild(error: dict[str, Any], status: int) -> BaseException:
+    """The local exception for a typed ``error`` object of the envelope."""
+    code = str(error.get("id") or error.get("code") or "")
+    message = str(error.get("message") or "remote error")
+    data = error.get("data")
+    data = data if isinstance(data, dict) else {}
+    build = _REBUILD.get(code)
+    if build is not None:
+        try:
+            return build(message, data)
+        except (KeyError, TypeError, ValueError):
+            pass  # a malformed payload: keep what was said, untyped locally
+    http = error.get("httpCode")
+    http = http if isinstance(http, int) and 400 <= http <= 599 else status
+    hint = data.get("hint")
+    return RemoteError(code, message, http, data, hint=hint if isinstance(hint, str) else "")
