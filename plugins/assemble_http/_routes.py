@@ -54,6 +54,7 @@ class BadRequest(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.close = False  # answer with `Connection: close` (a body left unread)
 
 
 def shape(path: str) -> str:

@@ -260,25 +260,49 @@ class RequestIds:
         await self.app(scope, receive, send_with_id)
 
 
+#: How long, and how many bytes past the limit, the rest of a refused body is read and
+#: dropped, so that a client still sending it gets its 413 (closing at once would reset
+#: the connection under it). Past either bound the connection is closed instead.
+DRAIN_SECONDS = 2.0
+DRAIN_MIN_BYTES = 64 * 1024
+
+
 async def read_body(request: Any, limit: int) -> bytes:
     """The body, refused (413) as soon as it is known to exceed ``limit`` bytes."""
     length = request.headers.get("content-length")
+    budget = max(limit, DRAIN_MIN_BYTES)
     if length is not None:
         if not length.isdigit():
             raise BadRequest(400, "http.bad_request", "the Content-Length header is invalid")
         if int(length) > limit:
-            raise _too_large(limit)
+            # uvicorn reads a declared body to its end: too long to wait for, close
+            raise _too_large(limit, close=int(length) > limit + budget)
     chunks, size = [], 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise _too_large(limit, close=not await drain(stream, budget))
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(limit: int) -> BadRequest:
-    return BadRequest(413, "http.body_too_large", f"the body is larger than {limit} bytes")
+async def drain(stream: AsyncIterator[bytes], budget: int) -> bool:
+    """Read and drop the rest of a refused body; ``False`` if it did not end within
+    :data:`DRAIN_SECONDS` and ``budget`` bytes (the connection must then be closed)."""
+    with anyio.move_on_after(DRAIN_SECONDS):
+        async for chunk in stream:
+            budget -= len(chunk)
+            if budget < 0:
+                return False
+        return True
+    return False
+
+
+def _too_large(limit: int, *, close: bool = False) -> BadRequest:
+    bad = BadRequest(413, "http.body_too_large", f"the body is larger than {limit} bytes")
+    bad.close = close
+    return bad
 
 
 def _route_order(path: str) -> tuple[int, int]:
@@ -317,7 +341,8 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
                 raw = await read_body(request, limit) if method != "GET" else b""
                 body = parse_body(raw)
             except BadRequest as bad:
-                return error_response(bad.status, bad.code, bad.message, rid)
+                close = {"connection": "close"} if bad.close else None
+                return error_response(bad.status, bad.code, bad.message, rid, close)
             except ClientDisconnect:  # gone mid-upload: nobody to answer, nothing to log
                 return Response(status_code=400)
             data = merge(schema, request.path_params, request.query_params.multi_items(), body)

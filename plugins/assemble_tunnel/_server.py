@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import assembler
 import runner
-from assemble_http._server import bind, require_asyncio, serving
+from assemble_http._server import DRAIN_MIN_BYTES, bind, drain, require_asyncio, serving
 
 from ._serializer import SerializerError, dumps, loads
 from ._wire import INTERNAL, REQUEST_ID, REQUEST_ID_HEADER, TOKEN_HEADER, select, typed
@@ -116,8 +116,12 @@ class TunnelServer:
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status, self.code, self.message = status, code, message
+    def __init__(self, status: int, code: str, message: str, *, close: bool = False) -> None:
+        self.status, self.code, self.message, self.close = status, code, message, close
+
+
+def _too_large(*, close: bool) -> _Refused:
+    return _Refused(413, "PAYLOAD_TOO_LARGE", "Payload too large", close=close)
 
 
 def _digest(token: str) -> bytes:
@@ -140,25 +144,26 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
             exposed.url,
         )
 
-    def respond(status: int, body: dict[str, Any], rid: str) -> Response:
+    def respond(status: int, body: dict[str, Any], rid: str, close: bool = False) -> Response:
         try:
             text = dumps(body)
         except SerializerError as exc:
             log.error("tunnel: the answer to request %s cannot be serialized: %s", rid, exc)
             status, text = 500, dumps({"ok": False, "error": INTERNAL})
+        headers = {
+            REQUEST_ID_HEADER: rid,
+            "x-content-type-options": "nosniff",
+            "x-frame-options": "DENY",
+        }
+        if close:  # a body left unread: close rather than read (and drop) the rest
+            headers["connection"] = "close"
         return Response(
-            text.encode(),
-            status,
-            headers={
-                REQUEST_ID_HEADER: rid,
-                "x-content-type-options": "nosniff",
-                "x-frame-options": "DENY",
-            },
-            media_type="application/json; charset=utf-8",
+            text.encode(), status, headers=headers, media_type="application/json; charset=utf-8"
         )
 
-    def refused(status: int, code: str, message: str, rid: str) -> Response:
-        return respond(status, {"ok": False, "error": {"message": message, "code": code}}, rid)
+    def refused(no: _Refused, rid: str) -> Response:
+        error = {"message": no.message, "code": no.code}
+        return respond(no.status, {"ok": False, "error": error}, rid, no.close)
 
     def request_id(request: Request) -> str:
         given = request.headers.get(REQUEST_ID_HEADER, "").strip()
@@ -184,13 +189,15 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
                 f"{kind} bodies (files, streams) are not supported: send JSON",
             )
         length = request.headers.get("content-length")
+        budget = max(limit, DRAIN_MIN_BYTES)
         if length is not None and length.isdigit() and int(length) > limit:
-            raise _Refused(413, "PAYLOAD_TOO_LARGE", "Payload too large")
+            raise _too_large(close=int(length) > limit + budget)
         chunks, size = [], 0
-        async for chunk in request.stream():
+        stream = request.stream()
+        async for chunk in stream:
             size += len(chunk)
             if size > limit:
-                raise _Refused(413, "PAYLOAD_TOO_LARGE", "Payload too large")
+                raise _too_large(close=not await drain(stream, budget))
             chunks.append(chunk)
         raw = b"".join(chunks)
         if not raw:
@@ -231,9 +238,9 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
                     result = await rt.run_task(tid, body)
                 return respond(200, {"ok": True, "result": result}, rid)
         except _Refused as no:
-            return refused(no.status, no.code, no.message, rid)
+            return refused(no, rid)
         except ClientDisconnect:
-            return refused(499, "REQUEST_ABORTED", "Client Closed Request", rid)
+            return refused(_Refused(499, "REQUEST_ABORTED", "Client Closed Request"), rid)
         except Exception as exc:
             return failed(exc, rid, f"task {tid!r}")
 
@@ -261,9 +268,9 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
                     answer["result"] = payload  # as the hooks left it (mutated in place)
                 return respond(200, answer, rid)
         except _Refused as no:
-            return refused(no.status, no.code, no.message, rid)
+            return refused(no, rid)
         except ClientDisconnect:
-            return refused(499, "REQUEST_ABORTED", "Client Closed Request", rid)
+            return refused(_Refused(499, "REQUEST_ABORTED", "Client Closed Request"), rid)
         except Exception as exc:
             return failed(exc, rid, f"event {eid!r}")
 
@@ -274,12 +281,12 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
                 raise _Refused(405, "METHOD_NOT_ALLOWED", "Method Not Allowed")
             authenticate(request)
         except _Refused as no:
-            return refused(no.status, no.code, no.message, rid)
+            return refused(no, rid)
         allow = {"enabled": True, "tasks": list(exposed.tasks), "events": list(exposed.events)}
         return respond(200, {"ok": True, "result": {"allowList": allow}}, rid)
 
     async def not_found(request: Request) -> Response:
-        return refused(404, "NOT_FOUND", "Not Found", request_id(request))
+        return refused(_Refused(404, "NOT_FOUND", "Not Found"), request_id(request))
 
     every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     return Starlette(

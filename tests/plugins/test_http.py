@@ -346,6 +346,38 @@ async def test_bodies_over_the_limit_are_413_also_when_chunked(tmp_path: Path) -
 
 
 @pytest.mark.anyio
+async def test_an_over_limit_upload_is_not_drained_the_connection_is_closed(
+    tmp_path: Path,
+) -> None:
+    """After a 413 the server closes the connection instead of reading (and discarding)
+    the rest of a chunked body that may never end."""
+    async with serving(tmp_path) as client:
+        port = client.base_url.port
+        assert port is not None
+        stream = await anyio.connect_tcp("127.0.0.1", port)
+        async with stream:
+            chunk = b"x" * 25000
+            await stream.send(
+                b"POST /things/1 HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                b"transfer-encoding: chunked\r\n\r\n"
+                + f"{len(chunk):x}\r\n".encode()
+                + chunk
+                + b"\r\n"
+            )
+            received = b""
+            with anyio.fail_after(5):  # without the close this waits for more chunks
+                while True:
+                    try:
+                        data = await stream.receive()
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        break
+                    received += data
+    head = received.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 413")
+    assert b"connection: close" in head
+
+
+@pytest.mark.anyio
 async def test_auth_failures_are_401_and_403(tmp_path: Path) -> None:
     async with serving(tmp_path) as client:
         r = await client.get("/me")

@@ -528,3 +528,27 @@ def test_loads_dumps_are_exported() -> None:
     assert loads(dumps({"when": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)})) == {
         "when": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
     }
+
+
+async def test_a_body_that_never_ends_gets_413_and_a_closed_connection(tmp_path: Path) -> None:
+    async with server_app(tmp_path) as srv:
+        value: TunnelServer = srv.resource("tunnel")
+        received = b""
+        async with await anyio.connect_tcp("127.0.0.1", value.port) as stream:
+            chunk = b"x" * 5000  # over the 4096-byte limit, then nothing more
+            await stream.send(
+                b"POST /__runner/task/app.echo HTTP/1.1\r\nhost: x\r\n"
+                + f"x-runner-token: {TOKEN}\r\ntransfer-encoding: chunked\r\n\r\n".encode()
+                + f"{len(chunk):x}\r\n".encode()
+                + chunk
+                + b"\r\n"
+            )
+            with anyio.fail_after(10):  # the server stops waiting after 2 s and closes
+                while True:
+                    try:
+                        received += await stream.receive()
+                    except (anyio.EndOfStream, anyio.BrokenResourceError):
+                        break
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.lower().startswith(b"http/1.1 413") and b"connection: close" in head.lower()
+    assert loads(body)["error"]["code"] == "PAYLOAD_TOO_LARGE"
