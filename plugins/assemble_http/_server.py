@@ -310,6 +310,19 @@ def _route_order(path: str) -> tuple[int, int]:
     return (len(PARAM.findall(path)), -path.count("/"))
 
 
+def cancelled_past_grace(
+    what: str, request_id: str, grace: float, logger: logging.Logger = log
+) -> None:
+    """Report a request cancelled because it outlived the shutdown grace."""
+    logger.warning(
+        "%s (request %s) was cancelled: still running when shutdown_grace (%gs) ran out",
+        what,
+        request_id,
+        grace,
+        extra={"request_id": request_id},
+    )
+
+
 def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
     """The Starlette app: the routes of the store's ``http.route`` tasks, health, OpenAPI."""
     from starlette.applications import Starlette
@@ -321,6 +334,7 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
     from starlette.routing import Match, Route
 
     limit = int(config.get("max_body_bytes", MIB))
+    grace = assembler.duration(config.get("shutdown_grace", "15s"))
 
     def endpoint(task: runner.Task, method: str, path: str, status: int) -> Any:
         schema = getattr(task.input_schema, "schema", None)
@@ -335,6 +349,10 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
                     return await handle_accepted(request, rid)
             except Exception as exc:  # ShuttingDown: it arrived after shutdown began
                 return failure(exc, rid, what, task.id)
+            except anyio.get_cancelled_exc_class():
+                if rt.shutting_down:  # uvicorn cancels what outlives shutdown_grace
+                    cancelled_past_grace(what, rid, grace)
+                raise
 
         async def handle_accepted(request: Request, rid: str) -> Response:
             try:

@@ -20,9 +20,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 import assembler
 import runner
-from assemble_http._server import DRAIN_MIN_BYTES, bind, drain, require_asyncio, serving
+from assemble_http._server import (
+    DRAIN_MIN_BYTES,
+    bind,
+    cancelled_past_grace,
+    drain,
+    require_asyncio,
+    serving,
+)
 
 from ._serializer import SerializerError, dumps, loads
 from ._wire import INTERNAL, REQUEST_ID, REQUEST_ID_HEADER, TOKEN_HEADER, select, typed
@@ -136,6 +145,7 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
 
     base = exposed.base_path
     limit = int(config.get("max_body_bytes", 2 * MIB))
+    grace = assembler.duration(config.get("shutdown_grace", "15s"))
     tokens = [_digest(t) for t in config.get("tokens") or ()]
     tasks, events = set(exposed.tasks), set(exposed.events)
     if not tokens:
@@ -243,6 +253,10 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
             return refused(_Refused(499, "REQUEST_ABORTED", "Client Closed Request"), rid)
         except Exception as exc:
             return failed(exc, rid, f"task {tid!r}")
+        except anyio.get_cancelled_exc_class():
+            if rt.shutting_down:
+                cancelled_past_grace(f"tunnel call of task {tid!r}", rid, grace, log)
+            raise
 
     async def event(request: Request) -> Response:
         rid = request_id(request)
@@ -273,6 +287,10 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
             return refused(_Refused(499, "REQUEST_ABORTED", "Client Closed Request"), rid)
         except Exception as exc:
             return failed(exc, rid, f"event {eid!r}")
+        except anyio.get_cancelled_exc_class():
+            if rt.shutting_down:
+                cancelled_past_grace(f"tunnel emit of event {eid!r}", rid, grace, log)
+            raise
 
     async def discovery(request: Request) -> Response:
         rid = request_id(request)

@@ -748,6 +748,44 @@ async def test_the_runtime_drains_as_long_as_the_server_grants_its_requests(
 
 
 @pytest.mark.anyio
+async def test_a_request_past_the_shutdown_grace_is_cancelled_and_reported(
+    tmp_path: Path, plugin_records: list[logging.LogRecord]
+) -> None:
+    manifest = MANIFEST.replace("{port: 0, max_body_bytes: 20000}", "{port: 0, shutdown_grace: 1s}")
+    manifest += """
+  slow:
+    run: t:slow
+    input_schema: {type: object, properties: {seconds: {type: number}}}
+    tags: {http.route: {method: GET, path: /slow}}
+"""
+    outcome: list[Any] = []
+
+    async def call(url: str) -> None:
+        async with httpx.AsyncClient(timeout=30) as client:
+            try:
+                r = await client.get(f"{url}/slow?seconds=30", headers={"X-Request-ID": "req-late"})
+                outcome.append(r.status_code)
+            except httpx.HTTPError as exc:
+                outcome.append(type(exc).__name__)
+
+    start = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        async with runner.run(app(tmp_path, manifest, t=TASKS)) as rt:
+            tg.start_soon(call, rt.resource("server").url)
+            await anyio.sleep(0.3)
+        stopped = time.monotonic() - start  # the 30 s request did not hold shutdown
+    assert stopped < 10
+    assert outcome and outcome[0] != 200
+    (record,) = [r for r in plugin_records if "cancelled" in r.getMessage()]
+    assert record.name == "assemble.http" and record.levelno == logging.WARNING
+    assert getattr(record, "request_id", None) == "req-late"
+    assert record.getMessage() == (
+        "GET /slow (task 'slow') (request req-late) was cancelled: still running when "
+        "shutdown_grace (1s) ran out"
+    )
+
+
+@pytest.mark.anyio
 async def test_a_server_that_dies_shuts_the_app_down_with_its_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
