@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -552,3 +553,80 @@ async def test_a_body_that_never_ends_gets_413_and_a_closed_connection(tmp_path:
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.lower().startswith(b"http/1.1 413") and b"connection: close" in head.lower()
     assert loads(body)["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+# -- the example pair under the CLI ---------------------------------------------------
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_tunnel_example_end_to_end_under_the_cli(tmp_path: Path) -> None:
+    """``assemble run`` the billing server, ``assemble call`` the shop's checkout through it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "TUNNEL_PORT": str(port), "TUNNEL_TOKEN": "example-token-0123456789"}
+    env.pop("ASSEMBLE_PLUGINS", None)
+    cli = [sys.executable, "-m", "assembler"]
+    server = subprocess.Popen(
+        [*cli, "run", str(ROOT / "manifests/tunnel/server.yaml")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert server.poll() is None, server.communicate()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not listen"
+                time.sleep(0.05)
+
+        def call(card: str, total: float, token: str | None = None) -> Any:
+            return subprocess.run(
+                [
+                    *cli,
+                    "call",
+                    str(ROOT / "manifests/tunnel/client.yaml"),
+                    "checkout",
+                    "--input",
+                    json.dumps({"order": "A-1", "total": total, "card": card}),
+                ],
+                env={**env, "TUNNEL_TOKEN": token} if token else env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        paid = call("4242424242424242", 30)
+        assert paid.returncode == 0, paid.stderr
+        receipt = json.loads(paid.stdout)
+        assert receipt["order"] == "A-1" and receipt["paid"] == 30
+        assert dt.datetime.fromisoformat(receipt["paid_at"]).tzinfo == dt.UTC
+        declined = call("4000000000000002", 30)
+        assert declined.returncode == 1
+        assert "error[billing.card_declined]: card ending 0002 was declined" in declined.stderr
+        invalid = call("4242424242424242", -3)
+        assert invalid.returncode == 1
+        assert "error[runner.validation]: invalid input for 'billing.charge': amount:" in (
+            invalid.stderr
+        )
+        refused = call("4242424242424242", 30, token="wrong-token-0123456789")
+        assert refused.returncode == 1
+        assert "error[tunnel.failed]" in refused.stderr and "401 UNAUTHORIZED" in refused.stderr
+        assert "Traceback" not in paid.stderr + declined.stderr + invalid.stderr + refused.stderr
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=20)
+    assert server.returncode == 0, err
