@@ -323,6 +323,14 @@ def cancelled_past_grace(
     )
 
 
+def past_grace(grace: float) -> tuple[str, str]:
+    """``(code, message)`` of the answer to a request cancelled past the grace."""
+    return (
+        "runner.shutting_down",
+        f"the request was cancelled: still running when shutdown_grace ({grace:g}s) ran out",
+    )
+
+
 def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
     """The Starlette app: the routes of the store's ``http.route`` tasks, health, OpenAPI."""
     from starlette.applications import Starlette
@@ -350,9 +358,12 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
             except Exception as exc:  # ShuttingDown: it arrived after shutdown began
                 return failure(exc, rid, what, task.id)
             except anyio.get_cancelled_exc_class():
-                if rt.shutting_down:  # uvicorn cancels what outlives shutdown_grace
-                    cancelled_past_grace(what, rid, grace)
-                raise
+                if not rt.shutting_down:
+                    raise
+            # uvicorn cancelled it: it outlived shutdown_grace. The connection is still
+            # open: the caller gets an answer, the log names what was cut off.
+            cancelled_past_grace(what, rid, grace)
+            return error_response(503, *past_grace(grace), rid)
 
         async def handle_accepted(request: Request, rid: str) -> Response:
             try:

@@ -6,10 +6,12 @@ See docs/plugins/tunnel.server.md, docs/plugins/tunnel.client.md and docs/tunnel
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import assembler
+import runner
 
 from ._client import SCHEMA as CLIENT_SCHEMA
 from ._client import TunnelClient, connect
@@ -127,3 +129,27 @@ def assemble_validate(manifest: assembler.Manifest, report: assembler.Report) ->
                 hint="add the id (or a glob) to a tunnel.client's `tasks`, "
                 "or give the task a `run`",
             )
+
+
+@assembler.hookimpl
+def assemble_compile(manifest: assembler.Manifest, definitions: list[Any]) -> Sequence[Any]:
+    """Each ``remote`` task a tunnel.client routes depends on that client, so whatever
+    depends on the task starts after the client (and stops before it): a resource may
+    call a remote task in its ``init`` or its disposer."""
+    clients: list[tuple[str, list[str]]] = []
+    for rid, body, _ in manifest.components("resources"):
+        config = body.get("config")
+        if body.get("use") == "tunnel.client" and isinstance(config, dict):
+            listed = config.get("tasks")
+            if isinstance(listed, list):
+                clients.append((rid, [p for p in listed if isinstance(p, str)]))
+    if not clients:
+        return []
+    tasks = {d.id: d for d in definitions if isinstance(d, runner.Task) and d.remote}
+    changed = []
+    for rid, patterns in clients:
+        for tid in select(patterns, tasks):
+            task = tasks[tid]
+            deps = {**task.dependencies, "__tunnel_client__": rid}
+            changed.append(dataclasses.replace(task, dependencies=deps))
+    return changed

@@ -16,6 +16,7 @@ since a retried call may run twice on the remote; others are never sent twice.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ import assembler
 import runner
 from runner.errors import TaskTimeoutError
 
-from ._serializer import SerializerError, dumps, loads
+from ._serializer import SerializerError, dump_bytes, loads
 from ._server import from_tunnel
 from ._wire import (
     REQUEST_ID,
@@ -39,6 +40,8 @@ from ._wire import (
     rebuild,
     select,
 )
+
+log = logging.getLogger("assemble.tunnel")
 
 _IDS = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}
 
@@ -54,6 +57,7 @@ SCHEMA: dict[str, Any] = {
         "token": {
             "type": "string",
             "minLength": 1,
+            "pattern": "^[\\x21-\\x7e]+$",
             "description": "sent as `x-runner-token` (use `${env.TUNNEL_TOKEN}`)",
         },
         "tasks": {
@@ -87,6 +91,9 @@ SCHEMA: dict[str, Any] = {
 }
 
 _RETRY_STATUS = {502, 503, 504}
+#: Typed answers of a draining server (the task did not run, or was cut off past the
+#: server's grace): worth sending again, to an idempotent task only, like a 503.
+_DRAINING = {"runner.shutting_down"}
 
 
 @dataclass(frozen=True)
@@ -124,13 +131,23 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[TunnelClient]:
         follow_redirects=False,  # a redirect must not carry the token elsewhere
     )
 
-    async def post(path: str, body: Any, what: str, idempotent: bool) -> Any:
+    def failed(error: TunnelError, detail: str) -> TunnelError:
+        """Log where the call went and why (operators need the URL); the error itself
+        says neither, since it may reach an outside caller through an HTTP edge."""
+        request = runner.current_request.try_use()
+        rid = request.id if request is not None else "-"
+        log.warning(
+            "%s (request %s) via %s: %s", error.message, rid, url, detail, extra={"request_id": rid}
+        )
+        return error
+
+    async def post(path: str, body: Any, name: str, what: str, idempotent: bool) -> Any:
         try:
-            content = dumps(body).encode()
+            content = dump_bytes(body)
         except SerializerError as exc:
             raise TunnelError(
                 f"{what}: the input cannot be sent: {exc}",
-                hint="send JSON values, datetimes, sets, bytes (see docs/plugins/tunnel.client.md)",
+                hint="send JSON values, datetimes, sets, bytes (see docs/tunnels.md)",
             ) from None
         headers = {"content-type": "application/json; charset=utf-8"}
         request = runner.current_request.try_use()
@@ -139,54 +156,52 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[TunnelClient]:
         attempt = 0
         while True:
             try:
-                answer = await _once(path, content, headers, what)
+                return await _once(path, content, headers, name, what)
             except _Retryable as failure:
                 if not idempotent or attempt >= retries:
                     raise failure.error from None
                 attempt += 1
                 await anyio.sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random() / 2))
-                continue
-            return answer
 
-    async def _once(path: str, content: bytes, headers: dict[str, str], what: str) -> Any:
+    async def _once(
+        path: str, content: bytes, headers: dict[str, str], name: str, what: str
+    ) -> Any:
         try:
             with anyio.fail_after(timeout):  # the whole call, not each socket read
                 response = await http.post(url + path, content=content, headers=headers)
-        except TimeoutError:
-            raise TaskTimeoutError(what, timeout) from None
-        except httpx.TimeoutException:
-            raise TaskTimeoutError(what, timeout) from None
+        except (TimeoutError, httpx.TimeoutException):
+            raise TaskTimeoutError(name, timeout) from None
         except httpx.TransportError as exc:
-            raise _Retryable(
-                TunnelUnavailable(
-                    f"{what}: the tunnel server at {url} cannot be reached "
-                    f"({type(exc).__name__}: {exc})",
-                    hint="check that it runs and that `url` is right",
-                )
-            ) from None
+            down = TunnelUnavailable(
+                f"{what}: the tunnel server cannot be reached",
+                hint="check that it runs and that `url` is right (the log names both)",
+            )
+            raise _Retryable(failed(down, f"{type(exc).__name__}: {exc}")) from None
+        status = response.status_code
         try:
             envelope = loads(response.content)
             ok = envelope["ok"] if isinstance(envelope, dict) else None
-        except (SerializerError, KeyError):
+        except (SerializerError, KeyError, TypeError):
             envelope, ok = None, None
         if ok is True:
             return envelope.get("result")
         error = envelope.get("error") if isinstance(envelope, dict) else None
         if ok is not False or not isinstance(error, dict):
             failure = TunnelError(
-                f"{what}: the tunnel server at {url} answered HTTP {response.status_code} "
-                "without a Runner envelope",
+                f"{what}: the tunnel server answered HTTP {status} without a Runner envelope",
                 hint="check that `url` points at a tunnel server, base path included",
             )
-            if response.status_code in _RETRY_STATUS:
+            failure = failed(failure, f"body starts {response.content[:120]!r}")
+            if status in _RETRY_STATUS:
                 raise _Retryable(failure)
             raise failure
-        if error.get("id") or (
-            response.status_code == 500 and error.get("code") == "INTERNAL_ERROR"
-        ):
-            raise rebuild(error, response.status_code)
-        failure = _refusal(error, response.status_code, what)
-        if response.status_code in _RETRY_STATUS:
+        code = error.get("id") or error.get("code")
+        if code in _DRAINING:
+            raise _Retryable(rebuild(error, status))
+        if error.get("id") or (status == 500 and code == "INTERNAL_ERROR"):
+            raise rebuild(error, status)
+        failure = _refusal(error, status, what)
+        if status in _RETRY_STATUS:
             raise _Retryable(failure)
         raise failure
 
@@ -201,17 +216,18 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[TunnelClient]:
             "NOT_FOUND": "check `url` (base path included) and the id",
             "PAYLOAD_TOO_LARGE": "send less, or raise the server's body limit",
         }
-        return TunnelError(
-            f"{what}: the tunnel server at {url} refused the call: {status} {code} {message}",
+        refused = TunnelError(
+            f"{what}: the tunnel server refused the call: {status} {code}",
             hint=hints.get(code, "see the server's log for this request"),
             remote_code=code,
         )
+        return failed(refused, message)
 
     def task_caller(tid: str, idempotent: bool) -> Callable[[Any], Awaitable[Any]]:
         path = "/task/" + quote(tid, safe="")
 
         def call(input: Any) -> Awaitable[Any]:
-            return post(path, {"input": input}, f"remote task {tid!r}", idempotent)
+            return post(path, {"input": input}, tid, f"remote task {tid!r}", idempotent)
 
         return call
 
@@ -219,9 +235,9 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[TunnelClient]:
         path = "/event/" + quote(eid, safe="")
 
         async def send(payload: Any) -> None:
-            if from_tunnel.get():  # it came from a tunnel: do not send it back
+            if from_tunnel.get() == eid:  # it came in through a tunnel: do not send it back
                 return
-            await post(path, {"payload": payload}, f"remote event {eid!r}", False)
+            await post(path, {"payload": payload}, eid, f"remote event {eid!r}", False)
 
         return send
 
@@ -238,7 +254,8 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[TunnelClient]:
             return await task_caller(tid, False)(input)
 
         async def direct_event(eid: str, payload: Any) -> None:
-            await post("/event/" + quote(eid, safe=""), {"payload": payload}, eid, False)
+            path = "/event/" + quote(eid, safe="")
+            await post(path, {"payload": payload}, eid, f"remote event {eid!r}", False)
 
         yield TunnelClient(url, tuple(tasks), tuple(events), direct_task, direct_event)
     finally:
@@ -247,5 +264,5 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[TunnelClient]:
 
 
 class _Retryable(Exception):
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, error: BaseException) -> None:
         self.error = error

@@ -98,6 +98,12 @@ __all__ = [
 ]
 
 MAX_DEPTH = 200
+#: The most values a graph-format payload may stand for once its shared references are
+#: written out as a tree (what any later walk of the value visits): a small graph of
+#: nodes that each reference the next twice would otherwise stand for 2**n values.
+MAX_EXPANDED = 1_000_000
+#: JS numbers hold integers exactly up to this; a longer JSON integer is a JS double.
+MAX_SAFE_INTEGER = 2**53 - 1
 """The deepest a value may sit (the root is depth 0); deeper is refused both ways."""
 
 _ESC = "$runner.escape::"
@@ -151,8 +157,18 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
+def _js_int(text: str) -> int | float:
+    """A JSON integer as JS's ``JSON.parse`` reads it: past 2**53 - 1 it is a double
+    (so it goes back as a number, not as a ``BigInt``)."""
+    value = int(text)
+    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else float(value)
+
+
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_JS_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_js_int)
+_LONG_INT = re.compile(r"\d{16,}")  # 2**53 has 16 digits: shorter runs are exact ints
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SerializerError(ValueError):
@@ -233,6 +249,16 @@ def _kind(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- writing
+
+
+def dump_bytes(value: Any, *, root: str = "value") -> bytes:
+    """:func:`dumps` as UTF-8 bytes for the wire; a lone surrogate in a string (which
+    UTF-8 cannot hold) is written as its ``\\uXXXX`` escape, as ``JSON.stringify`` does."""
+    text = dumps(value, root=root)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text).encode()
 
 
 def dumps(value: Any, *, root: str = "value") -> str:
@@ -466,11 +492,14 @@ def _check_flags(flags: str) -> None:
 
 
 def loads(text: str | bytes, *, root: str = "value") -> Any:
-    """Tree-format (or graph-format) JSON text (UTF-8/16/32 when bytes) as a Python value."""
+    """Tree-format (or graph-format) JSON text (UTF-8/16/32 when bytes) as a Python value.
+
+    JSON integers past 2**53 - 1 read as ``float``, as JS reads them (an exact big
+    integer travels as a ``BigInt`` record)."""
     try:
         if not isinstance(text, str):
             text = text.decode(json.detect_encoding(text), "surrogatepass")
-        tree = _DECODER.decode(text)
+        tree = (_JS_DECODER if _LONG_INT.search(text) else _DECODER).decode(text)
     except RecursionError:
         raise SerializerError(root, _TOO_DEEP) from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
@@ -733,10 +762,21 @@ class _Graph:
     def __init__(self, nodes: dict[str, Any]) -> None:
         self.nodes = nodes
         self.done: dict[str, Any] = {}
+        self.sizes: dict[str, int] = {}  # values each finished node stands for
+        self.expanded = 0  # values the payload stands for, shared references written out
+
+    def _grow(self, n: int) -> None:
+        self.expanded += n
+        if self.expanded > MAX_EXPANDED:
+            _fail_at(
+                f"the graph stands for more than MAX_EXPANDED ({MAX_EXPANDED}) values once "
+                "its shared references are written out"
+            )
 
     def value(self, x: Any, depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise _Fail(_TOO_DEEP)
+        self._grow(1)
         t = type(x)
         if t is list:
             out: list[Any] = []
@@ -798,7 +838,15 @@ class _Graph:
         if depth > MAX_DEPTH:
             raise _Fail(_TOO_DEEP)
         if ref in self.done:
+            self._grow(self.sizes.get(ref, 0))  # a cycle (no size yet) is not written out
             return self.done[ref]
+        before = self.expanded
+        try:
+            return self._build(ref, depth)
+        finally:
+            self.sizes[ref] = self.expanded - before
+
+    def _build(self, ref: str, depth: int) -> Any:
         node = self.nodes.get(ref) if ref not in _UNSAFE else None
         if node is None:
             _fail_at(f"unresolved reference id {ref!r}")

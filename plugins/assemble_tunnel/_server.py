@@ -29,11 +29,12 @@ from assemble_http._server import (
     bind,
     cancelled_past_grace,
     drain,
+    past_grace,
     require_asyncio,
     serving,
 )
 
-from ._serializer import SerializerError, dumps, loads
+from ._serializer import SerializerError, dump_bytes, loads
 from ._wire import INTERNAL, REQUEST_ID, REQUEST_ID_HEADER, TOKEN_HEADER, select, typed
 
 if TYPE_CHECKING:
@@ -43,8 +44,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("assemble.tunnel")
 
 MIB = 1024 * 1024
-#: Set while the server emits an event it received: a client does not mirror it back.
-from_tunnel: contextvars.ContextVar[bool] = contextvars.ContextVar("from_tunnel", default=False)
+#: The id of the event this server is emitting for a caller: a tunnel.client does not
+#: mirror that event back (other events its hooks emit are mirrored as usual).
+from_tunnel: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "from_tunnel", default=None
+)
 
 _IDS = {
     "type": "array",
@@ -76,10 +80,10 @@ SCHEMA: dict[str, Any] = {
         },
         "tokens": {
             "type": "array",
-            "items": {"type": "string", "minLength": 16},
+            "items": {"type": "string", "minLength": 16, "pattern": "^[\\x21-\\x7e]+$"},
             "default": [],
             "description": "accepted `x-runner-token` values (several for rotation; "
-            "16 characters or more). None: every call is refused",
+            "16 or more printable ASCII characters). None: every call is refused",
         },
         "tasks": {
             **_IDS,
@@ -156,10 +160,10 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
 
     def respond(status: int, body: dict[str, Any], rid: str, close: bool = False) -> Response:
         try:
-            text = dumps(body)
+            content = dump_bytes(body)
         except SerializerError as exc:
             log.error("tunnel: the answer to request %s cannot be serialized: %s", rid, exc)
-            status, text = 500, dumps({"ok": False, "error": INTERNAL})
+            status, content = 500, dump_bytes({"ok": False, "error": INTERNAL})
         headers = {
             REQUEST_ID_HEADER: rid,
             "x-content-type-options": "nosniff",
@@ -168,7 +172,7 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
         if close:  # a body left unread: close rather than read (and drop) the rest
             headers["connection"] = "close"
         return Response(
-            text.encode(), status, headers=headers, media_type="application/json; charset=utf-8"
+            content, status, headers=headers, media_type="application/json; charset=utf-8"
         )
 
     def refused(no: _Refused, rid: str) -> Response:
@@ -227,6 +231,11 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
         )
         return respond(500, {"ok": False, "error": INTERNAL}, rid)
 
+    def cut_off(rid: str) -> Response:
+        code, message = past_grace(grace)
+        error = {"code": code, "message": message, "id": code, "data": {}, "httpCode": 503}
+        return respond(503, {"ok": False, "error": error}, rid)
+
     def caller(request: Request, rid: str) -> runner.Request:
         headers = {k: v for k, v in request.headers.items() if k != TOKEN_HEADER}
         return runner.Request(rid, headers, "tunnel")
@@ -254,9 +263,11 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
         except Exception as exc:
             return failed(exc, rid, f"task {tid!r}")
         except anyio.get_cancelled_exc_class():
-            if rt.shutting_down:
-                cancelled_past_grace(f"tunnel call of task {tid!r}", rid, grace, log)
-            raise
+            if not rt.shutting_down:
+                raise
+        # uvicorn cancelled it past shutdown_grace: answer (the connection is open) and log
+        cancelled_past_grace(f"tunnel call of task {tid!r}", rid, grace, log)
+        return cut_off(rid)
 
     async def event(request: Request) -> Response:
         rid = request_id(request)
@@ -271,7 +282,7 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
                 body = await read_json(request)
                 body = body if isinstance(body, dict) else {}
                 payload = body.get("payload")
-                token = from_tunnel.set(True)
+                token = from_tunnel.set(eid)
                 try:
                     with runner.current_request.provide(caller(request, rid)):
                         await rt.emit(eid, payload)
@@ -288,9 +299,11 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
         except Exception as exc:
             return failed(exc, rid, f"event {eid!r}")
         except anyio.get_cancelled_exc_class():
-            if rt.shutting_down:
-                cancelled_past_grace(f"tunnel emit of event {eid!r}", rid, grace, log)
-            raise
+            if not rt.shutting_down:
+                raise
+        # uvicorn cancelled it past shutdown_grace: answer (the connection is open) and log
+        cancelled_past_grace(f"tunnel emit of event {eid!r}", rid, grace, log)
+        return cut_off(rid)
 
     async def discovery(request: Request) -> Response:
         rid = request_id(request)

@@ -759,12 +759,14 @@ async def test_a_request_past_the_shutdown_grace_is_cancelled_and_reported(
     tags: {http.route: {method: GET, path: /slow}}
 """
     outcome: list[Any] = []
+    bodies: list[Any] = []
 
     async def call(url: str) -> None:
         async with httpx.AsyncClient(timeout=30) as client:
             try:
                 r = await client.get(f"{url}/slow?seconds=30", headers={"X-Request-ID": "req-late"})
                 outcome.append(r.status_code)
+                bodies.append(r.json())
             except httpx.HTTPError as exc:
                 outcome.append(type(exc).__name__)
 
@@ -775,7 +777,17 @@ async def test_a_request_past_the_shutdown_grace_is_cancelled_and_reported(
             await anyio.sleep(0.3)
         stopped = time.monotonic() - start  # the 30 s request did not hold shutdown
     assert stopped < 10
-    assert outcome and outcome[0] != 200
+    assert outcome == [503]  # an answer, in the envelope (checked below), not a reset
+    assert bodies == [
+        {
+            "error": {
+                "code": "runner.shutting_down",
+                "message": "the request was cancelled: still running when shutdown_grace (1s) "
+                "ran out",
+                "request_id": "req-late",
+            }
+        }
+    ]
     (record,) = [r for r in plugin_records if "cancelled" in r.getMessage()]
     assert record.name == "assemble.http" and record.levelno == logging.WARNING
     assert getattr(record, "request_id", None) == "req-late"

@@ -785,3 +785,15 @@ def test_error_names_root_path_and_reason() -> None:
     )
     with pytest.raises(SerializerError, match=r"^result\[0\]: unknown type 'X'$"):
         decode([{"__type": "X", "value": None}], root="result")
+
+
+def test_json_integers_past_2_53_read_as_js_reads_them() -> None:
+    """A Node number past 2**53 - 1 is a double: it reads as a float, so it goes back to
+    Node as a number (an int would go back as a BigInt, which JS cannot add to a number)."""
+    got = loads(
+        '{"safe": 9007199254740991, "past": 9007199254740992, "big": 1e20, "n": 1' + "0" * 20 + "}"
+    )
+    assert got == {"safe": 9007199254740991, "past": 9007199254740992.0, "big": 1e20, "n": 1e20}
+    assert type(got["safe"]) is int and type(got["past"]) is float and type(got["n"]) is float
+    assert dumps(got["past"]) == "9007199254740992.0"
+    assert loads('{"card": "4242424242424242"}') == {"card": "4242424242424242"}  # strings stay
