@@ -232,7 +232,8 @@ class TaskNotRoutedError(RunnerError):
         self.id = id
         super().__init__(
             f"task {id!r} is remote-only and no tunnel routes it",
-            hint="add the task id to a tunnel client's `tasks`, or give the task a `run` callable",
+            hint="add the task id to a tunnel client's `tasks` (and call it once that client "
+            "has started: depend on the task), or give the task a `run` callable",
         )
 
 
