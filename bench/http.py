@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -410,17 +411,88 @@ def run(s: Settings) -> tuple[dict[str, Any], list[Figure]]:
     return report, figures
 
 
+# ---------------------------------------------------------------- logging.tasks in process
+
+
+def logging_micro(calls: int, repeats: int = 5) -> list[tuple[str, float]]:
+    """µs per call (best of ``repeats`` x ``calls``) of one ``logging.tasks`` run around a
+    task that returns at once, under a ``runner.current_request``, with a ``logger``
+    (``info``, the bench's secret to scrub) writing to a file; beside the bare call."""
+    import gc
+
+    import anyio
+
+    import runner
+    from assemble_logging._logger import close_logger, open_logger
+    from assemble_logging._tasks import make_log_tasks
+
+    async def echo(input: Any) -> Any:
+        return {"id": 42}
+
+    task = runner.Task("get_user", run=echo)
+    call = runner.TaskCall(task, {"id": 42}, echo)
+    middleware = make_log_tasks({})
+    request = runner.Request(id="0f3a9c1e5b7d4e2a8c6b", headers={}, transport="http")
+    rows: list[tuple[str, float]] = []
+
+    async def best(run: Any) -> float:
+        for _ in range(calls // 10):
+            await run()
+        times = []
+        for _ in range(repeats):
+            gc.collect()
+            start = time.perf_counter()
+            for _ in range(calls):
+                await run()
+            times.append((time.perf_counter() - start) / calls * 1e6)
+        return min(times)
+
+    async def main(loggers: dict[str, Any]) -> None:
+        with runner.current_request.provide(request):
+            rows.append(("the task's next() alone", await best(call.next)))
+            for fmt, logger in loggers.items():
+                figure = await best(functools.partial(middleware, call, None, logger))
+                rows.append((f"logging.tasks, {fmt} (two records)", figure))
+
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        open(Path(folder) / "json.log", "w") as json_log,
+        open(Path(folder) / "text.log", "w") as text_log,
+    ):
+        loggers = {
+            fmt: open_logger(f"bench.http.{fmt}", {"format": fmt}, [SECRET], stream)
+            for fmt, stream in (("json", json_log), ("text", text_log))
+        }
+        try:
+            anyio.run(main, loggers)
+        finally:
+            for logger in loggers.values():
+                close_logger(logger)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     doc = (__doc__ or "").splitlines()[0]
     p = argparse.ArgumentParser(prog="python -m bench.http", description=doc)
     p.add_argument("--quick", action="store_true", help="short rounds (a smoke run)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--connections", type=int, default=None, help="keep-alive connections")
+    p.add_argument(
+        "--logging",
+        action="store_true",
+        help="only time one logging.tasks call in process (µs per call), no servers",
+    )
     p.add_argument("--serve", choices=tuple(VARIANTS), help=argparse.SUPPRESS)
     p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve is not None:
         serve(args.serve, args.dir)
+        return 0
+    if args.logging:
+        calls = 2_000 if args.quick else 20_000
+        print(f"logging.tasks in process: Python {platform.python_version()}, {calls:,} calls x 5")
+        for label, micros in logging_micro(calls):
+            print(f"  {label:<36} {micros:8.2f} µs per call")
         return 0
     s = Settings(16, 1.0, 0.5, 1) if args.quick else Settings(32, 5.0, 2.0, 3)
     if args.connections is not None:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import replace
-from datetime import UTC, datetime
+from functools import lru_cache
 from typing import IO, Any
 
 import assembler
@@ -84,8 +86,15 @@ _HINTS = ("pass", "secret", "token", "auth", "api", "cookie", "bearer", "basic",
 _PRIVATE = "PRIVATE KEY-----"
 
 
+@lru_cache(maxsize=4096)
+def _is_secret_str(key: str) -> bool:
+    return _SECRET_KEY.search(key) is not None
+
+
 def is_secret_key(key: object) -> bool:
     """Whether a mapping key names a secret (password, token, api_key, cookie, ...)."""
+    if type(key) is str:  # the usual case: a few keys, over and over (cached)
+        return _is_secret_str(key)
     return isinstance(key, str) and _SECRET_KEY.search(key) is not None
 
 
@@ -106,14 +115,33 @@ def redact_keys(value: Any, _depth: int = 0) -> Any:
     return value
 
 
+# Short texts the scrubber found nothing in are remembered (at most this many, this long):
+# the same task ids, event names and messages come back on every record.
+_CLEAN_MAX = 4096
+_CLEAN_LEN = 256
+
+
 class Scrubber:
     """Removes secrets from text: known secret values, JWTs, bearer tokens, ``key=value``."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         values = sorted({s for s in secrets if s}, key=len, reverse=True)
         self._values = re.compile("|".join(map(re.escape, values))) if values else None
+        # Texts that scrub to themselves. Only those: nothing secret-looking is kept.
+        self._clean: set[str] = set()
 
     def text(self, text: str) -> str:
+        if text in self._clean:
+            return text
+        scrubbed = self._scrub(text)
+        if len(text) <= _CLEAN_LEN and scrubbed == text and type(text) is str:
+            clean = self._clean
+            if len(clean) >= _CLEAN_MAX:
+                clean.clear()
+            clean.add(text)
+        return scrubbed
+
+    def _scrub(self, text: str) -> str:
         if self._values is not None:
             text = self._values.sub(REDACTED, text)
         if "eyJ" in text:
@@ -162,22 +190,88 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) 
 }
 
 
+# The top-level keys of a JSON line that the extras cannot take.
+_NOT_EXTRA_JSON = _STANDARD | {"time", "level", "logger"}
+
+
+def _make_encode() -> Callable[[Any], str]:
+    """``json.dumps(value, ensure_ascii=False, default=str)``, without building an encoder
+    (the C one, where there is one) at each call.
+
+    Without the check for circular references: what it encodes are the scrubber's
+    copies (fresh dicts and lists, at most ``_MAX_DEPTH`` deep), which have no cycles.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    dumps = json.JSONEncoder(ensure_ascii=False, default=str).encode
+    if make is None:
+        return dumps
+    try:
+        chunks = make(
+            None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True
+        )
+        sample = {"a": ["é", 1, 2.5, None, True, {"b": object}], "c": '\n"\u2028'}
+        if "".join(chunks(sample, 0)) != dumps(sample):
+            return dumps
+    except Exception:  # another Python's private signature
+        return dumps
+
+    def encode(value: Any) -> str:
+        if type(value) is str:
+            return dumps(value)
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+_encode = _make_encode()
+_SPACE = re.compile(r"\s")  # the characters `str.isspace` is true for
+
+
 def extras(record: logging.LogRecord) -> dict[str, Any]:
     """The fields a caller added with ``extra=`` (and the context filter's ones)."""
     return {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
 
 
-def _time(record: logging.LogRecord) -> str:
-    when = datetime.fromtimestamp(record.created, UTC)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+_MILLIS = [f".{ms:03d}Z" for ms in range(1000)]
+
+
+class Clock:
+    """``created`` (a POSIX timestamp) as ISO 8601 in UTC, milliseconds, ``Z``.
+
+    The same text as ``datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")``
+    with ``Z`` for ``+00:00``; the part down to the second is formatted once a second.
+    """
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: tuple[float, str] = (math.nan, "")  # (second, its text); one tuple: threads
+
+    def __call__(self, created: float) -> str:
+        # As datetime.fromtimestamp: microseconds rounded half to even, then truncated.
+        fraction, second = math.modf(created)
+        us = round(fraction * 1e6)
+        if us >= 1_000_000:
+            second, us = second + 1, us - 1_000_000
+        elif us < 0:
+            second, us = second - 1, us + 1_000_000
+        last = self._last
+        if last[0] == second:
+            return last[1] + _MILLIS[us // 1000]
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        self._last = (second, prefix)
+        return prefix + _MILLIS[us // 1000]
 
 
 class _Formatter(logging.Formatter):
     def __init__(self, scrubber: Scrubber) -> None:
         super().__init__()
         self.scrubber = scrubber
+        self.clock = Clock()
 
     def exception_text(self, record: logging.LogRecord) -> str:
+        if not (record.exc_info or record.exc_text or record.stack_info):
+            return ""
         parts = []
         if record.exc_info:
             parts.append(self.formatException(record.exc_info))
@@ -191,36 +285,92 @@ class _Formatter(logging.Formatter):
 class JsonFormatter(_Formatter):
     """One JSON object a line: time, level, logger, message, the extras, exception."""
 
+    def __init__(self, scrubber: Scrubber) -> None:
+        super().__init__(scrubber)
+        # (levelname, logger name) -> `"level": "info", "logger": "...", ` (JSON-escaped)
+        self._heads: dict[tuple[str, str], str] = {}
+
+    def _head(self, levelname: str, name: str) -> str:
+        head = self._heads.get((levelname, name))
+        if head is None:
+            if len(self._heads) >= 1024:
+                self._heads.clear()
+            head = f'"level": {_encode(levelname.lower())}, "logger": {_encode(name)}, '
+            self._heads[levelname, name] = head
+        return head
+
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {
-            "time": _time(record),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": self.scrubber.text(record.getMessage()),
-        }
-        for key, value in extras(record).items():
-            if key not in out:
-                out[key] = REDACTED if is_secret_key(key) else self.scrubber.value(value)
-        exception = self.exception_text(record)
+        return self.line(
+            record.created,
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            record.__dict__,
+            self.exception_text(record),
+        )
+
+    def line(
+        self,
+        created: float,
+        levelname: str,
+        name: str,
+        message: str,
+        fields: Mapping[str, Any],
+        exception: str = "",
+    ) -> str:
+        """The line of a record with these attributes (``fields``: its ``__dict__``)."""
+        # The line json.dumps({"time": ..., "level": ..., "logger": ..., "message": ...,
+        # **extras, "exception": ...}) would write: the fixed keys' part is pre-escaped.
+        scrubber = self.scrubber
+        clean, scrub = scrubber._clean, scrubber.value
+        out: dict[str, Any] = {"message": scrubber.text(message)}
+        for key, value in fields.items():
+            if key in _NOT_EXTRA_JSON:
+                continue
+            if type(key) is str and not _is_secret_str(key):
+                # scrub(value) inline for a text known clean (ids, event names)
+                out[key] = value if type(value) is str and value in clean else scrub(value)
+            else:
+                out[key] = REDACTED if is_secret_key(key) else scrub(value)
         if exception:
             out["exception"] = exception
-        return json.dumps(out, ensure_ascii=False, default=str)
+        head = self._head(levelname, name)
+        return f'{{"time": "{self.clock(created)}", {head}{_encode(out)[1:]}'
 
 
 class TextFormatter(_Formatter):
     """``TIME LEVEL logger: message key=value ...``, then the traceback, if any."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = (
-            f"{_time(record)} {record.levelname:<8} {record.name}: "
-            f"{self.scrubber.text(record.getMessage())}"
+        return self.line(
+            record.created,
+            record.levelname,
+            record.name,
+            record.getMessage(),
+            record.__dict__,
+            self.exception_text(record),
         )
-        for key, value in extras(record).items():
-            shown = REDACTED if is_secret_key(key) else self.scrubber.value(value)
-            if not isinstance(shown, str) or not shown or any(c.isspace() for c in shown):
-                shown = json.dumps(shown, ensure_ascii=False, default=str)
-            line += f" {key}={shown}"
-        exception = self.exception_text(record)
+
+    def line(
+        self,
+        created: float,
+        levelname: str,
+        name: str,
+        message: str,
+        fields: Mapping[str, Any],
+        exception: str = "",
+    ) -> str:
+        """The line of a record with these attributes (``fields``: its ``__dict__``)."""
+        scrub = self.scrubber.value
+        parts = [f"{self.clock(created)} {levelname:<8} {name}: {self.scrubber.text(message)}"]
+        for key, value in fields.items():
+            if key in _STANDARD:
+                continue
+            shown = REDACTED if is_secret_key(key) else scrub(value)
+            if not isinstance(shown, str) or not shown or _SPACE.search(shown):
+                shown = _encode(shown)
+            parts.append(f" {key}={shown}")
+        line = "".join(parts)
         return f"{line}\n{exception}" if exception else line
 
 
@@ -239,6 +389,19 @@ class ContextFilter(logging.Filter):
                 record.task = task
         return True
 
+    @staticmethod
+    def add(fields: dict[str, Any]) -> dict[str, Any]:
+        """``fields`` with what :meth:`filter` adds to a record that carries them."""
+        if fields.get("request_id") is None:
+            request_id = getattr(runner.current_request.try_use(), "id", None)
+            if request_id is not None:
+                fields = {**fields, "request_id": request_id}
+        if fields.get("task") is None:
+            task = current_task.get()
+            if task is not None:
+                fields = {**fields, "task": task}
+        return fields
+
 
 class Handler(logging.Handler):
     """Writes each formatted record as one line to ``stream`` (default: ``sys.stderr``)."""
@@ -246,7 +409,8 @@ class Handler(logging.Handler):
     def __init__(self, formatter: logging.Formatter, stream: IO[str] | None = None) -> None:
         super().__init__()
         self.setFormatter(formatter)
-        self.addFilter(ContextFilter())
+        self._context = ContextFilter()
+        self.addFilter(self._context)
         self._stream = stream
 
     @property
@@ -256,14 +420,81 @@ class Handler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record)
-            stream = self.stream
-            stream.write(line + "\n")
-            stream.flush()
+            self._write(self.format(record))
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def _write(self, line: str) -> None:
+        # One write and a flush per record: a crash loses no line written before it.
+        stream = self.stream
+        stream.write(line + "\n")
+        stream.flush()
+
+    def emit_fields(
+        self,
+        logger: logging.Logger,
+        level: int,
+        msg: str,
+        args: tuple[Any, ...],
+        fields: dict[str, Any],
+    ) -> bool:
+        """Write what ``logger.log(level, msg, *args, extra=fields)`` would, without a
+        ``LogRecord``; ``False`` (and nothing written) where a record could be seen or
+        changed on its way: see :func:`log_fields`."""
+        formatter = self.formatter
+        if (
+            level < self.level
+            or len(self.filters) != 1
+            or self.filters[0] is not self._context
+            or (type(formatter) is not JsonFormatter and type(formatter) is not TextFormatter)
+            or logging.getLogRecordFactory() is not logging.LogRecord
+            or not _STANDARD.isdisjoint(fields)  # makeRecord refuses those: its error
+            or (len(args) == 1 and isinstance(args[0], Mapping))  # LogRecord's `%(key)s` args
+        ):
+            return False
+        created = time.time()
+        fields = self._context.add(fields)
+        with self.lock:  # type: ignore[union-attr]  # made in Handler.__init__
+            try:
+                message = msg % args if args else msg
+                self._write(
+                    formatter.line(
+                        created, logging.getLevelName(level), logger.name, message, fields
+                    )
+                )
+            except RecursionError:
+                raise
+            except Exception:  # as emit: the standard library reports it, on stderr
+                record = logger.makeRecord(logger.name, level, "", 0, msg, args, None, None, fields)
+                record.created = created
+                self.handleError(record)
+        return True
+
+
+def log_fields(
+    logger: logging.Logger, level: int, msg: str, args: tuple[Any, ...], fields: dict[str, Any]
+) -> bool:
+    """``logger.log(level, msg, *args, extra=fields)`` for an enabled ``level``, the short way.
+
+    When the record could only reach this plugin's handler, unchanged (a plain
+    ``logging.Logger``, not disabled, no filters, not propagating, with one
+    :class:`Handler` as it was made, the standard record factory), the handler writes
+    the line straight from ``fields``: the same line (and the same request id and task
+    id) as from the record, at a fraction of the cost. Otherwise nothing is written and
+    the result is ``False``: the caller builds the record.
+    """
+    if (
+        type(logger) is not logging.Logger
+        or logger.disabled
+        or logger.filters
+        or logger.propagate
+        or len(handlers := logger.handlers) != 1
+        or type(handler := handlers[0]) is not Handler
+    ):
+        return False
+    return handler.emit_fields(logger, level, msg, args, fields)
 
 
 def open_logger(

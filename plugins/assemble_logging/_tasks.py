@@ -12,7 +12,7 @@ import anyio
 import assembler
 import runner
 
-from ._logger import LEVEL_SCHEMA, LEVELS, current_task, redact_keys
+from ._logger import LEVEL_SCHEMA, LEVELS, current_task, log_fields, redact_keys
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -43,6 +43,43 @@ def _ms(start: float) -> float:
     return round((perf_counter() - start) * 1000, 3)
 
 
+def _log(
+    logger: logging.Logger,
+    level: int,
+    where: tuple[str, int, str],
+    msg: str,
+    args: tuple[Any, ...],
+    fields: dict[str, Any],
+    exc: BaseException | None = None,
+) -> None:
+    """``logger.log(level, msg, *args, extra=fields, exc_info=exc)`` for an enabled ``level``.
+
+    The cheapest way that writes the same: when only the plugin's own handler could see
+    the record, it writes the line from ``fields`` (:func:`log_fields`, no record at
+    all). Else a plain ``logging.Logger`` gets the record straight from ``makeRecord``
+    and ``handle`` (what ``log`` does after ``findCaller``, whose frame walk costs more
+    than the rest of the record): the record names this module and ``where`` (path,
+    first line, function) as its caller, which is where ``findCaller`` would point, and
+    goes to the same filters and handlers. Any other logger (a subclass, an adapter)
+    gets ``log``.
+    """
+    if exc is None and log_fields(logger, level, msg, args, fields):
+        return
+    if type(logger) is logging.Logger:
+        exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+        path, line, func = where
+        logger.handle(
+            logger.makeRecord(logger.name, level, path, line, msg, args, exc_info, func, fields)
+        )
+    else:
+        logger.log(level, msg, *args, exc_info=exc, extra=fields)
+
+
+def _where(func: Callable[..., Any]) -> tuple[str, int, str]:
+    code = func.__code__
+    return code.co_filename, code.co_firstlineno, code.co_name
+
+
 def _failed(logger: logging.Logger, level: int, task: str, exc: Exception, start: float) -> None:
     """The error record: class, code and HTTP status (RunnerError), duration."""
     status = getattr(exc, "http_status", None)
@@ -63,15 +100,14 @@ def _failed(logger: logging.Logger, level: int, task: str, exc: Exception, start
     message = getattr(exc, "message", None) or str(exc)  # RunnerError: without the hint
     if (request_id := _request_id()) is not None:
         fields["request_id"] = request_id
-    logger.log(
+    _log(
+        logger,
         level,
+        _FAILED,
         "task %s failed after %.1f ms: %s: %s",
-        task,
-        fields["duration_ms"],
-        type(exc).__name__,
-        message,
-        exc_info=None if client else exc,  # a traceback only for server-side failures
-        extra=fields,
+        (task, fields["duration_ms"], type(exc).__name__, message),
+        fields,
+        None if client else exc,  # a traceback only for server-side failures
     )
 
 
@@ -83,7 +119,11 @@ def _cancelled(logger: logging.Logger, level: int, task: str, start: float) -> N
     fields: dict[str, Any] = {"event": "task.cancelled", "task": task, "duration_ms": _ms(start)}
     if (request_id := _request_id()) is not None:
         fields["request_id"] = request_id
-    logger.log(level, "task %s cancelled after %.1f ms", task, fields["duration_ms"], extra=fields)
+    msg = "task %s cancelled after %.1f ms"
+    _log(logger, level, _CANCELLED, msg, (task, fields["duration_ms"]), fields)
+
+
+_FAILED, _CANCELLED = _where(_failed), _where(_cancelled)
 
 
 def make_log_tasks(config: Any) -> Callable[..., Awaitable[Any]]:
@@ -103,7 +143,7 @@ def make_log_tasks(config: Any) -> Callable[..., Awaitable[Any]]:
                     fields["request_id"] = request_id
                 if include_input:
                     fields["input"] = redact_keys(call.input)
-                logger.log(level, "task %s started", task, extra=fields)
+                _log(logger, level, where, "task %s started", (task,), fields)
                 fields.pop("input", None)
             start = perf_counter()
             try:
@@ -115,14 +155,13 @@ def make_log_tasks(config: Any) -> Callable[..., Awaitable[Any]]:
                 _failed(logger, level, task, exc, start)
                 raise
             if enabled:
-                fields.update(event="task.complete", duration_ms=_ms(start))
-                logger.log(
-                    level, "task %s completed in %.1f ms", task, fields["duration_ms"], extra=fields
-                )
+                fields.update(event="task.complete", duration_ms=(ms := _ms(start)))
+                _log(logger, level, where, "task %s completed in %.1f ms", (task, ms), fields)
             return result
         finally:
             current_task.reset(token)
 
+    where = _where(log_tasks)
     return log_tasks
 
 

@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import anyio
 import pytest
 
 import runner
+from assemble_logging import _logger, _tasks
 from assemble_logging._logger import Handler
 
 from ._apps import app, problems
@@ -548,6 +550,15 @@ async def test_logging_tasks_redacts_the_input_itself_for_any_logger(
             await rt.run_task("echo", {"user": "ann", "password": "pw-777", "n": [{"token": "t"}]})
     start, done = handler.records
     assert start.event == "task.start" and done.event == "task.complete"
+    # built without findCaller's frame walk, they name the middleware as their caller
+    for record in (start, done):
+        assert record.name == "lt_own.plain" and record.levelno == logging.INFO
+        assert Path(record.pathname).name == "_tasks.py" and record.module == "_tasks"
+        assert record.funcName == "log_tasks" and record.lineno > 0
+        assert record.exc_info is None and record.stack_info is None
+        assert abs(record.created - time.time()) < 60
+    assert start.getMessage() == "task echo started"
+    assert re.fullmatch(r"task echo completed in \d+\.\d ms", done.getMessage())
     assert start.input == {"user": "ann", "password": "***", "n": [{"token": "***"}]}
     assert start.task == done.task == "echo"
     assert start.request_id == done.request_id == "req-1"
@@ -622,3 +633,261 @@ def test_the_scrubber_leaves_ordinary_text_alone() -> None:
 
     text = "author: Ada; see http://example.com/docs; oauth flow ok"
     assert Scrubber().text(text) == text
+
+
+# ---------------------------------------------------------------- the fast paths
+#
+# logging.tasks writes its records straight from their fields when only the plugin's
+# handler could see them (no LogRecord, no findCaller), and otherwise builds the record
+# with makeRecord + handle. Both must write what `logger.log(...)` writes.
+
+
+TASK = runner.Task("get_user", run=lambda input: input)
+
+
+async def _echo(input: Any) -> Any:
+    return input
+
+
+async def _refuse(input: Any) -> Any:
+    raise runner.errors.Forbidden("not yours")
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _fresh(name: str, fmt: str, stream: Any, level: str = "info") -> logging.Logger:
+    logger = _logger.open_logger(name, {"format": fmt, "level": level}, [ENV_SECRET], stream)
+    for h in logger.handlers[:]:
+        if not isinstance(h, Handler):  # pytest's capture handler, where it adds one
+            logger.removeHandler(h)
+    return logger
+
+
+def _no_find_caller(logger: logging.Logger, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    walks: list[int] = []
+
+    def find_caller(*args: Any, **kwargs: Any) -> Any:
+        walks.append(1)
+        raise ValueError("findCaller called")  # logging catches ValueError from it
+
+    monkeypatch.setattr(logger, "findCaller", find_caller)
+    return walks
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+@pytest.mark.parametrize("request_id", ["req-1", 7])
+async def test_the_direct_path_writes_what_the_record_path_writes(
+    fmt: str, request_id: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    given = {"user": "ann", "token": JWT, "note": f"key {ENV_SECRET}", "n": [1.5, None, True]}
+    out: dict[str, list[str]] = {}
+    for way in ("direct", "record"):
+        stream = io.StringIO()
+        logger = _fresh(f"lt_paths.{fmt}.{request_id}.{way}", fmt, stream)
+        walks = _no_find_caller(logger, monkeypatch)
+        if way == "record":  # a filter on the logger could change records: no shortcut
+            logger.addFilter(lambda record: True)
+        direct = _logger.log_fields(logger, logging.INFO, "x %s", ("y",), {"event": "probe"})
+        assert direct is (way == "direct")
+        stream.seek(0)
+        stream.truncate()
+        middleware = _tasks.make_log_tasks({"include_input": True})
+        with runner.current_request.provide(runner.Request(id=request_id, transport="test")):
+            await middleware(runner.TaskCall(TASK, given, _echo), None, logger)
+            with pytest.raises(runner.errors.Forbidden):
+                await middleware(runner.TaskCall(TASK, given, _refuse), None, logger)
+        _logger.close_logger(logger)
+        assert walks == []
+        out[way] = stream.getvalue().splitlines()
+
+    time_ = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    duration = r"\d+\.\d+"
+
+    def same(line: str) -> str:  # what may differ: the time, the durations, the name
+        line = re.sub(time_, "T", line)
+        line = re.sub(r"\.(direct|record)\b", ".L", line)
+        return re.sub(duration, "D", line)
+
+    assert [same(x) for x in out["direct"]] == [same(x) for x in out["record"]]
+    assert len(out["direct"]) == 4
+    text = "\n".join(out["direct"])
+    assert ENV_SECRET not in text and JWT.split(".")[1] not in text
+    if fmt == "json":
+        start, done, _, error = (json.loads(x) for x in out["direct"])
+        assert list(start) == ["time", "level", "logger", "message", "event", "task"] + (
+            ["request_id", "input"] if request_id == "req-1" else ["input", "request_id"]
+        )
+        assert start["request_id"] == request_id and start["task"] == "get_user"
+        assert start["input"] == {
+            "user": "ann",
+            "token": "***",
+            "note": "key ***",
+            "n": [1.5, None, True],
+        }
+        assert done["event"] == "task.complete" and isinstance(done["duration_ms"], float)
+        assert "input" not in done and done["request_id"] == request_id
+        assert error["level"] == "warning" and error["http_status"] == 403
+        assert error["request_id"] == request_id and "exception" not in error
+    else:
+        assert f" task=get_user request_id={request_id} " in out["direct"][0] or (
+            out["direct"][0].endswith(f" request_id={request_id}")
+        )
+
+
+async def test_other_handlers_still_get_the_records_with_their_fields() -> None:
+    import io
+
+    stream = io.StringIO()
+    logger = _fresh("lt_paths.shared", "json", stream)
+    collect = Collect()
+    logger.addHandler(collect)  # as pytest >= 9.2 does: now a record must be built
+    try:
+        middleware = _tasks.make_log_tasks({})
+        with runner.current_request.provide(REQUEST):
+            await middleware(runner.TaskCall(TASK, None, _echo), None, logger)
+    finally:
+        logger.removeHandler(collect)
+        _logger.close_logger(logger)
+    start, done = collect.records
+    fields = ("event", "task", "request_id")
+    assert [getattr(start, f) for f in fields] == ["task.start", "get_user", "req-1"]
+    assert done.__dict__["event"] == "task.complete" and done.funcName == "log_tasks"
+    assert [json.loads(x)["event"] for x in stream.getvalue().splitlines()] == [
+        "task.start",
+        "task.complete",
+    ]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["disabled", "propagate", "level", "handler filter", "formatter", "record factory"],
+)
+def test_the_direct_path_steps_aside_when_a_record_could_be_seen_or_changed(
+    change: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    stream = io.StringIO()
+    logger = _fresh(f"lt_paths.aside.{change}", "json", stream)
+    handler = ours(logger)[0]
+    assert _logger.log_fields(logger, logging.INFO, "m", (), {"a": 1})
+    if change == "disabled":
+        monkeypatch.setattr(logger, "disabled", True)
+    elif change == "propagate":
+        monkeypatch.setattr(logger, "propagate", True)
+    elif change == "level":
+        handler.setLevel(logging.ERROR)
+    elif change == "handler filter":
+        handler.addFilter(lambda record: True)
+    elif change == "formatter":
+        handler.setFormatter(logging.Formatter())
+    else:
+        monkeypatch.setattr(logging, "_logRecordFactory", type("R", (logging.LogRecord,), {}))
+    try:
+        assert not _logger.log_fields(logger, logging.INFO, "m", (), {"a": 1})
+    finally:
+        _logger.close_logger(logger)
+    assert len(stream.getvalue().splitlines()) == 1
+
+
+def test_a_bad_direct_record_is_reported_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    stream = io.StringIO()
+    logger = _fresh("lt_paths.bad", "json", stream)
+    try:
+        assert _logger.log_fields(logger, logging.INFO, "n=%d", ("x",), {"a": 1})
+        assert not _logger.log_fields(logger, logging.INFO, "m", (), {"name": "x"})
+        assert not _logger.log_fields(logger, logging.INFO, "%(a)s", ({"a": 1},), {})
+    finally:
+        _logger.close_logger(logger)
+    assert stream.getvalue() == ""
+    assert "--- Logging error ---" in capsys.readouterr().err
+
+
+def _iso(created: float) -> str:
+    when = datetime.fromtimestamp(created, UTC)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_the_clock_writes_what_datetime_writes_and_rolls_over_each_second() -> None:
+    import random
+
+    clock = _logger.Clock()
+    rng = random.Random(7)
+    end_of_2026 = datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+    samples = [rng.uniform(0, 4e9) for _ in range(2000)]
+    # in order across second, minute, day and year boundaries: the cached second rolls
+    for base in (end_of_2026, 1_700_000_000.0, 0.0):
+        for offset in (-1.0, -0.5, -0.0015, -0.001, -0.0005, -0.0000006, -0.0000004, 0.0):
+            samples.append(base + offset)
+        samples += [base + 0.0004, base + 0.001, base + 0.9994, base + 0.9999996, base + 1.0]
+    samples += [x + k / 1000 for x in (1_764_201_599.0,) for k in range(0, 3000, 7)]
+    for created in samples:
+        assert clock(created) == _iso(created), created
+    assert clock(end_of_2026 - 0.0004) == "2026-12-31T23:59:59.999Z"
+    assert clock(end_of_2026) == "2027-01-01T00:00:00.000Z"
+    assert clock(end_of_2026 - 0.0000004) == "2027-01-01T00:00:00.000Z"  # rounds as datetime
+
+
+def test_the_scrubber_remembers_only_clean_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    from assemble_logging._logger import Scrubber
+
+    scrubber = Scrubber([ENV_SECRET])
+    for _ in range(3):  # the second time and after: scrubbed just the same
+        assert scrubber.text(f"key {ENV_SECRET}") == "key ***"
+        assert scrubber.text("password=hunter2") == "password=***"
+        assert scrubber.text("task get_user started") == "task get_user started"
+    assert scrubber._clean == {"task get_user started"}
+    monkeypatch.setattr(_logger, "_CLEAN_MAX", 10)
+    for n in range(25):
+        assert scrubber.text(f"request {n}") == f"request {n}"
+    assert len(scrubber._clean) <= 10
+    long = "x" * (_logger._CLEAN_LEN + 1)
+    assert scrubber.text(long) == long and long not in scrubber._clean
+
+
+def test_secret_keys_are_recognised_the_same_with_the_cache() -> None:
+    class Key(str):
+        pass
+
+    for key in ("password", "PassWord", "x-auth", "author", "max_tokens", "event", "id"):
+        expected = _logger._SECRET_KEY.search(key) is not None
+        assert _logger.is_secret_key(key) is expected
+        assert _logger.is_secret_key(key) is expected  # cached
+        assert _logger.is_secret_key(Key(key)) is expected
+    assert not _logger.is_secret_key(7) and not _logger.is_secret_key(None)
+
+
+def test_the_encoder_writes_what_json_dumps_writes() -> None:
+    values: list[Any] = [
+        "x",
+        'é \u2028 \n " \\',
+        1,
+        -2.5,
+        float("nan"),
+        float("inf"),
+        None,
+        True,
+        {"a": [1, {"b": object}], 3: "int key", 1.5: None, None: 0, True: 1},
+        [(), [], {}],
+        object(),
+    ]
+    for value in values:
+        assert _logger._encode(value) == json.dumps(value, ensure_ascii=False, default=str)
+    with pytest.raises(TypeError):
+        _logger._encode({(1, 2): "tuple key"})
+
+
+def test_the_text_format_quotes_what_str_isspace_calls_space() -> None:
+    every = "".join(map(chr, range(0x110000)))
+    assert set(_logger._SPACE.findall(every)) == {c for c in every if c.isspace()}
