@@ -11,11 +11,42 @@ from .errors import FieldError, InvalidDefinitionError, ValidationError
 
 _FORMATS = FormatChecker()
 
+#: Keywords whose meaning the two libraries may read differently (format checkers,
+#: regex dialects): a schema that has one is checked by jsonschema alone.
+_DIALECT_KEYWORDS = frozenset({"format", "pattern", "patternProperties", "$dynamicRef"})
+
+
+def _fast_validator(schema: Mapping[str, Any] | bool) -> Any:
+    """A jsonschema-rs validator for ``schema``, or ``None`` where only jsonschema may judge.
+
+    jsonschema-rs is an accelerator (imported on first use: the CLI's cold start does
+    not pay for it): it answers "valid?" some 30x faster; errors still come from
+    jsonschema."""
+    if _mentions(schema, _DIALECT_KEYWORDS):
+        return None
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - a dependency; the check works without it
+        return None
+    try:
+        plain = schema if isinstance(schema, bool | dict) else dict(schema)
+        return jsonschema_rs.validator_for(plain, offline=True)
+    except Exception:  # a schema it cannot compile: jsonschema alone, as before
+        return None
+
+
+def _mentions(node: Any, keys: frozenset[str]) -> bool:
+    if isinstance(node, dict):
+        return any(k in keys or _mentions(v, keys) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_mentions(v, keys) for v in node)
+    return False
+
 
 class Schema:
     """A JSON Schema (draft 2020-12 unless ``$schema`` says otherwise), compiled once."""
 
-    __slots__ = ("_validator", "schema")
+    __slots__ = ("_fast", "_validator", "schema")
 
     def __init__(self, schema: Mapping[str, Any] | bool, *, owner: str = "?") -> None:
         cls = jsonschema.validators.validator_for(schema, default=Draft202012Validator)
@@ -30,6 +61,7 @@ class Schema:
             ) from None
         self.schema = schema
         self._validator = cls(schema, format_checker=_FORMATS)
+        self._fast = _fast_validator(schema)
         for path, ref in self.dangling_refs(schema):
             where = "/".join(str(p) for p in path) or "(root)"
             raise InvalidDefinitionError(
@@ -53,7 +85,19 @@ class Schema:
         return out
 
     def check(self, instance: Any, what: str, owner: str) -> None:
-        """Raise :class:`ValidationError` naming every failing field."""
+        """Raise :class:`ValidationError` naming every failing field.
+
+        A valid instance is recognised by jsonschema-rs where the schema allows (the hot
+        path: a task's input on every call); anything it does not accept, or cannot
+        read (a non-JSON Python value), is judged by jsonschema, which names the fields.
+        """
+        fast = self._fast
+        if fast is not None:
+            try:
+                if fast.is_valid(instance):
+                    return
+            except Exception:  # a value it cannot convert (a datetime, an int key)
+                pass
         errors = sorted(self._validator.iter_errors(instance), key=lambda e: list(e.path))
         if errors:
             raise ValidationError(what, owner, [_field(e) for e in errors])

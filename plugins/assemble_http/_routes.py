@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import assembler
@@ -195,6 +196,11 @@ def _json_type(value: Any) -> str:
     return "a number"
 
 
+def property_types(schema: Any, key: str) -> set[str]:
+    """The JSON types the input schema allows for property ``key`` (empty: any)."""
+    return _types(schema, key)
+
+
 def _types(schema: Any, key: str) -> set[str]:
     if not isinstance(schema, Mapping):
         return set()
@@ -236,20 +242,22 @@ def coerce(value: str, types: set[str]) -> Any:
 def merge(
     schema: Any,
     path_params: Mapping[str, Any],
-    query: list[tuple[str, str]],
+    query: Sequence[tuple[str, str]],
     body: dict[str, Any],
+    types_of: Callable[[str], set[str]] | None = None,
 ) -> dict[str, Any]:
     """The input: the body, then query parameters over it, then path parameters over all.
 
     A repeated query key gives a list. URL values are coerced to the input schema's
     property type (integer, number, boolean) when they read as one.
     """
+    types_of = types_of or partial(_types, schema)
     out = dict(body)
     grouped: dict[str, list[str]] = {}
     for k, v in query:
         grouped.setdefault(k, []).append(v)
     for k, values in grouped.items():
-        types = _types(schema, k)
+        types = types_of(k)
         if len(values) > 1 or "array" in types:
             items = schema["properties"][k].get("items") if "array" in types else None
             item_types = _types({"properties": {"x": items}}, "x") if items else set()
@@ -257,7 +265,7 @@ def merge(
         else:
             out[k] = coerce(values[0], types)
     for k, v in path_params.items():
-        out[k] = coerce(v, _types(schema, k)) if isinstance(v, str) else v
+        out[k] = coerce(v, types_of(k)) if isinstance(v, str) else v
     return out
 
 

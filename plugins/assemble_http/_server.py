@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import importlib
 import json
 import logging
 import math
+import os
 import re
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -29,7 +32,7 @@ import assembler
 import runner
 from runner.errors import RunnerError
 
-from ._routes import PARAM, BadRequest, merge, parse_body
+from ._routes import PARAM, BadRequest, merge, parse_body, property_types
 
 if TYPE_CHECKING:
     from starlette.responses import Response
@@ -162,10 +165,11 @@ def check(config: Any, report: assembler.ConfigReport) -> None:
 # -- responses ---------------------------------------------------------------------
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=str, separators=(",", ":"))
+
+
 def _json(value: Any) -> bytes:
-    return json.dumps(
-        value, ensure_ascii=False, allow_nan=False, default=str, separators=(",", ":")
-    ).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def error_response(
@@ -247,7 +251,7 @@ class RequestIds:
             if name == b"x-request-id":
                 given = value.decode("latin-1")
                 break
-        rid = given if given is not None and REQUEST_ID.match(given) else uuid.uuid4().hex
+        rid = given if given is not None and REQUEST_ID.match(given) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = rid
         header = (b"x-request-id", rid.encode())
 
@@ -348,6 +352,7 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
         schema = getattr(task.input_schema, "schema", None)
         what = f"{method} {path} (task {task.id!r})"
         run = rt.run_task
+        types = functools.cache(partial(property_types, schema))  # per input key
 
         async def handle(request: Request) -> Response:
             rid = _request_id(request.scope)
@@ -374,7 +379,8 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
                 return error_response(bad.status, bad.code, bad.message, rid, close)
             except ClientDisconnect:  # gone mid-upload: nobody to answer, nothing to log
                 return Response(status_code=400)
-            data = merge(schema, request.path_params, request.query_params.multi_items(), body)
+            query = request.query_params.multi_items() if request.scope["query_string"] else ()
+            data = merge(schema, request.path_params, query, body, types)
             headers = dict(request.headers)  # ASGI header names are lower-case already
             try:
                 with runner.current_request.provide(runner.Request(rid, headers, "http")):

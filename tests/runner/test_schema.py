@@ -134,3 +134,58 @@ async def test_configured_uses_and_bare_tags_are_validated_at_start() -> None:
     with pytest.raises(ValidationError, match="invalid config for 'route'"):
         async with runner.run(Resource("app", register=[Task("t", run=lambda i: i, tags=[route])])):
             pass
+
+
+# -- the fast "valid?" path (jsonschema-rs) ------------------------------------------
+
+POINT = {
+    "type": "object",
+    "required": ["x"],
+    "properties": {"x": {"type": "integer"}, "tags": {"type": "array"}},
+    "additionalProperties": False,
+}
+
+
+def test_a_valid_value_never_reaches_the_slow_validator(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner._schema import Schema
+
+    schema = Schema(POINT, owner="p")
+    slow = type(schema._validator)
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("jsonschema was asked about a valid value")
+
+    monkeypatch.setattr(slow, "iter_errors", refuse)
+    schema.check({"x": 1, "tags": ["a"]}, "input", "p")  # jsonschema-rs said valid
+    with pytest.raises(AssertionError, match="was asked"):  # invalid: jsonschema names why
+        schema.check({"x": "one"}, "input", "p")
+
+
+def test_invalid_values_are_still_named_field_by_field() -> None:
+    from runner._schema import Schema
+
+    with pytest.raises(ValidationError) as caught:
+        Schema(POINT, owner="p").check({"x": "one", "y": 2}, "input", "p")
+    assert [e.field for e in caught.value.errors] == ["y", "x"]
+
+
+def test_values_the_fast_path_cannot_read_are_judged_by_jsonschema() -> None:
+    import datetime as dt
+
+    from runner._schema import Schema
+
+    loose = Schema({"type": "object"}, owner="p")
+    loose.check({"at": dt.datetime.now(), 1: "int key"}, "input", "p")  # no error
+    with pytest.raises(ValidationError):
+        Schema(POINT, owner="p").check({"x": dt.datetime.now()}, "input", "p")
+
+
+def test_schemas_with_format_or_pattern_are_checked_by_jsonschema_alone() -> None:
+    """The two libraries read formats and regexes differently: only jsonschema judges."""
+    from runner._schema import Schema
+
+    assert Schema(USER, owner="u")._fast is None
+    assert Schema({"type": "string", "pattern": "^a"}, owner="s")._fast is None
+    assert Schema(POINT, owner="p")._fast is not None
+    with pytest.raises(ValidationError, match="email"):
+        Schema(USER, owner="u").check({"email": "nope", "age": 1}, "input", "u")
