@@ -166,6 +166,12 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[TunnelClient]:
     async def _once(
         path: str, content: bytes, headers: dict[str, str], name: str, what: str
     ) -> Any:
+        if http.is_closed:  # a call made after the client was disposed
+            raise TunnelUnavailable(
+                f"{what}: the tunnel client is closed (the app is stopping)",
+                hint="a resource that calls remote tasks while it stops must depend on them "
+                "(it is then disposed before the client)",
+            )
         try:
             with anyio.fail_after(timeout):  # the whole call, not each socket read
                 response = await http.post(url + path, content=content, headers=headers)

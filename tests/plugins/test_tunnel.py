@@ -817,3 +817,11 @@ def test_tokens_must_be_printable_ascii(tmp_path: Path) -> None:
     """
     found = problems(tmp_path, manifest)
     assert [(code, line) for code, line, _, _ in found] == [("ASM603", 4), ("ASM603", 5)]
+
+
+async def test_a_call_after_the_client_closed_is_unavailable_not_a_crash(tmp_path: Path) -> None:
+    async with server_app(tmp_path) as srv:
+        async with client_app(tmp_path, url_of(srv)) as cli:
+            client = cli.resource("remote")
+        with pytest.raises(TunnelUnavailable, match="the tunnel client is closed"):
+            await client.task("app.whoami")
