@@ -78,7 +78,7 @@ def node(
 
 
 async def node_async(
-    script: str, *, timeout: float = 60, env: dict[str, str] | None = None
+    script: str, *, seconds: float = 60, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
     """:func:`node` without blocking the event loop (for a server running in this loop)."""
     import anyio
@@ -87,7 +87,7 @@ async def node_async(
     path = base / f"script-{os.getpid()}-{abs(hash(script))}.cjs"
     path.write_text(script)
     try:
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(seconds):
             return await anyio.run_process(
                 ["node", str(path)], cwd=base, env={**os.environ, **(env or {})}, check=False
             )

@@ -118,7 +118,8 @@ const add = r.task("app.tasks.add").run(async (input) => ({
   sum: input.a + input.b, later: new Date(input.at.getTime() + 1000),
   wasDate: input.at instanceof Date, tags: new Set(["x"]), big: 2n ** 64n, nan: NaN,
 })).build();
-const boom = r.task("app.tasks.boom").run(async () => { throw new Error("secret detail"); }).build();
+const boom = r.task("app.tasks.boom")
+  .run(async () => { throw new Error("secret detail"); }).build();
 const missing = r.task("app.tasks.missing").throws([NotFound])
   .run(async (input) => { NotFound.throw({ id: input.id }); }).build();
 const hidden = r.task("app.tasks.hidden").run(async () => 1).build();
