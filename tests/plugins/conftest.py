@@ -69,6 +69,30 @@ def redis_prefix(redis_sync: Any) -> Iterator[str]:
         redis_sync.delete(*keys)
 
 
+POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def _postgres_answers() -> str:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError as exc:
+        reason = f"PostgreSQL does not answer at 127.0.0.1:5432 ({exc})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI is set: the PostgreSQL tests must run there)")
+        pytest.skip(f"{reason}; start it (pg_ctlcluster ... main start)")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_url(_postgres_answers: str) -> str:
+    """The URL of the test PostgreSQL (database `test`, trust auth); skipped (failed on CI)
+    when it does not answer."""
+    return _postgres_answers
+
+
 class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.NOTSET)

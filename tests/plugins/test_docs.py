@@ -11,7 +11,7 @@ import assembler
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "plugins"
-BUILT_IN = {"auth", "cache", "http", "logging", "redis", "resilience", "tunnel"}
+BUILT_IN = {"auth", "cache", "http", "logging", "mongo", "redis", "resilience", "sql", "tunnel"}
 PLUGINS = assembler.load_plugins(only=sorted(BUILT_IN))
 TYPES = sorted(PLUGINS.components)
 HEADER = "| key | type | default | meaning |"
@@ -47,6 +47,8 @@ def test_the_built_in_plugins_load_without_problems() -> None:
         "http.route",
         "tunnel.server",
         "tunnel.client",
+        "sql.engine",
+        "mongo.client",
     }
 
 

@@ -1,0 +1,250 @@
+"""``sql.engine``: real SQLite files and a real PostgreSQL (127.0.0.1:5432, database `test`).
+
+PostgreSQL faults are made for real: ``pg_sleep`` past the statement timeout, and
+``pg_terminate_backend`` on the pool's own connections.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import runner
+from assemble_sql import SqlTimeout, SqlUnavailable
+
+from ._apps import app, problems
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """SQLAlchemy's asyncio extension runs on asyncio only."""
+    return "asyncio"
+
+
+CODE = """
+from sqlalchemy import text
+
+async def setup(input, db):
+    async with db.begin() as conn:
+        table = input["table"]
+        await conn.execute(text(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT UNIQUE)"))
+    return "ok"
+
+async def add(input, db):
+    async with db.begin() as conn:
+        await conn.execute(text(f"INSERT INTO {input['table']} (id, name) VALUES (:id, :name)"),
+                           {"id": input["id"], "name": input["name"]})
+    return input["id"]
+
+async def names(input, db):
+    async with db.connect() as conn:
+        rows = await conn.execute(text(f"SELECT name FROM {input['table']} ORDER BY id"))
+        return [r[0] for r in rows]
+
+async def sleep(input, db):
+    async with db.connect() as conn:
+        await conn.execute(text("SELECT pg_sleep(:s)"), {"s": input["seconds"]})
+    return "slept"
+
+async def pids(input, db):
+    async with db.connect() as conn:
+        return await conn.scalar(text("SELECT pg_backend_pid()"))
+
+async def kill_others(input, db):
+    async with db.connect() as conn:
+        return await conn.scalar(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = :app AND pid <> pg_backend_pid()"), {"app": input["app"]})
+"""
+
+MANIFEST = """
+assemble: 1
+id: sqlapp
+resources:
+  db:
+    use: sql.engine
+    config: CONFIG
+tasks:
+  setup: {run: sql_code:setup, dependencies: {db: db}}
+  add: {run: sql_code:add, dependencies: {db: db}}
+  names: {run: sql_code:names, dependencies: {db: db}}
+  sleep: {run: sql_code:sleep, dependencies: {db: db}}
+  pids: {run: sql_code:pids, dependencies: {db: db}}
+  kill_others: {run: sql_code:kill_others, dependencies: {db: db}}
+"""
+
+
+def sql_app(tmp_path: Path, config: str) -> runner.Resource:
+    return app(tmp_path, MANIFEST.replace("CONFIG", config), sql_code=CODE)
+
+
+# -- SQLite (the embedded default) ----------------------------------------------------
+
+
+async def test_sqlite_file_round_trip_and_disposal(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "app.db"
+    path.parent.mkdir()
+    config = f'{{url: "sqlite+aiosqlite:///{path}"}}'
+    async with runner.run(sql_app(tmp_path, config)) as rt:
+        engine = rt.resource("db")
+        await rt.run_task("setup", {"table": "users"})
+        await rt.run_task("add", {"table": "users", "id": 1, "name": "ada"})
+        await rt.run_task("add", {"table": "users", "id": 2, "name": "grace"})
+        assert await rt.run_task("names", {"table": "users"}) == ["ada", "grace"]
+    assert path.exists()
+    assert engine.pool.checkedout() == 0 and engine.pool.checkedin() == 0  # disposed
+    async with runner.run(sql_app(tmp_path, config)) as rt:  # the data is on disk
+        assert await rt.run_task("names", {"table": "users"}) == ["ada", "grace"]
+
+
+async def test_a_unique_violation_stays_sqlalchemys_for_the_task_to_catch(tmp_path: Path) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    async with runner.run(sql_app(tmp_path, '{url: "sqlite+aiosqlite://"}')) as rt:
+        await rt.run_task("setup", {"table": "t"})
+        await rt.run_task("add", {"table": "t", "id": 1, "name": "ada"})
+        with pytest.raises(IntegrityError):
+            await rt.run_task("add", {"table": "t", "id": 2, "name": "ada"})
+        assert await rt.run_task("names", {"table": "t"}) == ["ada"]  # one shared memory db
+
+
+async def test_a_sqlite_file_in_a_missing_folder_fails_startup_with_a_hint(tmp_path: Path) -> None:
+    config = f'{{url: "sqlite+aiosqlite:///{tmp_path}/missing/app.db"}}'
+    with pytest.raises(runner.errors.ResourceInitError) as caught:
+        async with runner.run(sql_app(tmp_path, config)):
+            pass
+    cause = caught.value.__cause__
+    assert "sql.engine cannot connect to sqlite+aiosqlite:///" in str(cause)
+    assert f"check that the folder '{tmp_path}/missing' exists" in str(cause)
+
+
+def test_validate_names_a_sync_driver_and_a_foreign_url(tmp_path: Path) -> None:
+    manifest = """
+    assemble: 1
+    id: v
+    resources:
+      a: {use: sql.engine, config: {url: "postgresql://u:secret@h/db"}}
+      b: {use: sql.engine, config: {url: "mysql+aiomysql://h/db"}}
+    """
+    found = problems(tmp_path, manifest)
+    assert [(code, line) for code, line, _, _ in found] == [("ASM603", 4), ("ASM603", 5)]
+    assert "needs the async driver `postgresql+asyncpg`" in found[0][3]
+    assert "secret" not in found[0][3]  # the password is hidden
+    assert "is not a URL sql.engine supports" in found[1][3]
+
+
+def test_on_trio_init_fails_clearly(tmp_path: Path) -> None:
+    import trio
+
+    async def start() -> None:
+        async with runner.run(sql_app(tmp_path, '{url: "sqlite+aiosqlite://"}')):
+            pass
+
+    with pytest.raises(runner.errors.ResourceInitError) as caught:
+        trio.run(start)
+    assert "needs the asyncio backend" in str(caught.value.__cause__)
+
+
+# -- PostgreSQL -----------------------------------------------------------------------
+
+
+def pg_config(url: str, app_name: str = "", **extra: str) -> str:
+    if app_name:
+        url += (
+            f"?application_name={app_name}" if "?" not in url else f"&application_name={app_name}"
+        )
+    parts = [f'url: "{url}"', *(f"{k}: {v}" for k, v in extra.items())]
+    return "{" + ", ".join(parts) + "}"
+
+
+async def test_postgres_round_trip(tmp_path: Path, postgres_url: str) -> None:
+    table = f"t_{uuid.uuid4().hex[:10]}"
+    async with runner.run(sql_app(tmp_path, pg_config(postgres_url))) as rt:
+        await rt.run_task("setup", {"table": table})
+        try:
+            await rt.run_task("add", {"table": table, "id": 1, "name": "ada"})
+            assert await rt.run_task("names", {"table": table}) == ["ada"]
+        finally:
+            from sqlalchemy import text
+
+            async with rt.resource("db").begin() as conn:
+                await conn.execute(text(f"DROP TABLE {table}"))
+
+
+async def test_a_statement_past_the_timeout_is_a_typed_error_at_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    async with runner.run(
+        sql_app(tmp_path, pg_config(postgres_url, statement_timeout="100ms"))
+    ) as rt:
+        start = time.monotonic()
+        with pytest.raises(SqlTimeout) as late:
+            await rt.run_task("sleep", {"seconds": 5})
+        elapsed = time.monotonic() - start
+        assert elapsed < 2  # cancelled by the server at 100 ms; bench/ has the figure
+        assert (late.value.code, late.value.http_status) == ("sql.statement_timeout", 504)
+        assert isinstance(late.value, TimeoutError)
+        assert await rt.run_task("sleep", {"seconds": 0.01}) == "slept"  # the pool is fine
+
+
+async def test_the_pool_recovers_from_killed_connections(tmp_path: Path, postgres_url: str) -> None:
+    name = f"assemble_test_{uuid.uuid4().hex[:8]}"
+    config = pg_config(postgres_url, app_name=name, pool_size="3")
+    async with runner.run(sql_app(tmp_path, config)) as rt:
+        import anyio
+
+        async with anyio.create_task_group() as tg:  # open several pooled connections
+            for _ in range(3):
+                tg.start_soon(rt.run_task, "sleep", {"seconds": 0.05})
+        killed: int = await rt.run_task("kill_others", {"app": name})
+        assert killed >= 1
+        start = time.monotonic()
+        for _ in range(4):  # every pooled connection was killed: each is replaced
+            assert await rt.run_task("sleep", {"seconds": 0}) == "slept"
+        assert time.monotonic() - start < 2
+
+
+async def test_an_unreachable_postgres_fails_startup_without_the_password(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql+asyncpg://app:hunter2@127.0.0.1:{port}/db"
+    with pytest.raises(runner.errors.ResourceInitError) as caught:
+        async with runner.run(sql_app(tmp_path, pg_config(url, connect_timeout="2s"))):
+            pass
+    message = str(caught.value.__cause__)
+    assert f"sql.engine cannot connect to postgresql+asyncpg://app:***@127.0.0.1:{port}/db" in (
+        message
+    )
+    assert "hunter2" not in message and "start the database" in message
+
+
+async def test_a_lost_database_mid_call_is_unavailable(tmp_path: Path, postgres_url: str) -> None:
+    """A connection killed while its statement runs: SqlUnavailable (503), then recovery."""
+    name = f"assemble_test_{uuid.uuid4().hex[:8]}"
+    async with runner.run(sql_app(tmp_path, pg_config(postgres_url, app_name=name))) as rt:
+        import anyio
+
+        outcome: list[Any] = []
+
+        async def long() -> None:
+            try:
+                outcome.append(await rt.run_task("sleep", {"seconds": 5}))
+            except SqlUnavailable as exc:
+                outcome.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(long)
+            await anyio.sleep(0.3)
+            await rt.run_task("kill_others", {"app": name})
+        (lost,) = outcome
+        assert isinstance(lost, SqlUnavailable) and lost.http_status == 503
+        assert await rt.run_task("sleep", {"seconds": 0}) == "slept"
