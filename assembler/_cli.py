@@ -95,8 +95,10 @@ def _print(diags: Sequence[Diagnostic], checked: Sequence[Checked], fmt: str) ->
             click.echo(text, err=True)
 
 
-def _checked(ctx: click.Context, file: str, fmt: str = "text") -> Checked:
-    result = check(file, _plugins(ctx))
+def _checked(
+    ctx: click.Context, file: str, overlays: Sequence[str] = (), fmt: str = "text"
+) -> Checked:
+    result = check(file, _plugins(ctx), overlays=overlays)
     if not result.ok or result.diagnostics:
         _print(result.diagnostics, [result], fmt)
     if not result.ok:
@@ -104,13 +106,22 @@ def _checked(ctx: click.Context, file: str, fmt: str = "text") -> Checked:
     return result
 
 
-def _compiled(ctx: click.Context, file: str) -> runner.Resource:
-    result = _checked(ctx, file)
+def _compiled(ctx: click.Context, file: str, overlays: Sequence[str] = ()) -> runner.Resource:
+    result = _checked(ctx, file, overlays)
     assert result.app is not None  # _checked exits on errors
     return result.app
 
 
 FORMAT = click.Choice(["text", "json", "github"])
+OVERLAY = click.option(
+    "--overlay",
+    "overlays",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="A YAML file laid over the manifest (maps merge, other values replace); "
+    "repeat for several, applied in order.",
+)
 BACKEND = click.option(
     "--backend",
     type=click.Choice(["asyncio", "trio"]),
@@ -123,10 +134,13 @@ BACKEND = click.option(
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+@OVERLAY
 @click.pass_context
-def validate(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
+def validate(
+    ctx: click.Context, files: tuple[str, ...], fmt: str, overlays: tuple[str, ...]
+) -> None:
     """Report every problem of each manifest (exit 1 when there are errors)."""
-    results = [check(f, _plugins(ctx)) for f in files]
+    results = [check(f, _plugins(ctx), overlays=overlays) for f in files]
     diags = [d for r in results for d in r.diagnostics]
     unique = list(dict.fromkeys(diags))  # plugin problems repeat for each file
     _print(unique, results, fmt)
@@ -146,10 +160,13 @@ def validate(ctx: click.Context, files: tuple[str, ...], fmt: str) -> None:
     help="Seconds to wait for in-flight work on shutdown (a resource such as an HTTP "
     "server may ask for longer).",
 )
+@OVERLAY
 @click.pass_context
-def run(ctx: click.Context, file: str, backend: str, drain_timeout: float) -> None:
+def run(
+    ctx: click.Context, file: str, backend: str, drain_timeout: float, overlays: tuple[str, ...]
+) -> None:
     """Validate, start and run the app until SIGINT/SIGTERM, then shut down gracefully."""
-    app = _compiled(ctx, file)
+    app = _compiled(ctx, file, overlays)
 
     def ready(rt: runner.Runtime) -> None:
         store = rt.store
@@ -170,8 +187,16 @@ def run(ctx: click.Context, file: str, backend: str, drain_timeout: float) -> No
 @click.argument("task")
 @click.option("--input", "input_json", metavar="JSON", help="The task's input, as JSON.")
 @BACKEND
+@OVERLAY
 @click.pass_context
-def call(ctx: click.Context, file: str, task: str, input_json: str | None, backend: str) -> None:
+def call(
+    ctx: click.Context,
+    file: str,
+    task: str,
+    input_json: str | None,
+    backend: str,
+    overlays: tuple[str, ...],
+) -> None:
     """Start the app, run TASK once, print its result as JSON on stdout, shut down."""
     try:
         value = json.loads(input_json) if input_json is not None else None
@@ -181,7 +206,7 @@ def call(ctx: click.Context, file: str, task: str, input_json: str | None, backe
             f"--input is not JSON: {exc}",
             'quote it for the shell: --input \'{"name": "Ada"}\'',
         ) from None
-    app = _compiled(ctx, file)
+    app = _compiled(ctx, file, overlays)
     store = runner.Store.build(app)
     if task not in store.tasks:
         guess = near(task, list(store.tasks))
@@ -241,10 +266,11 @@ def schema(ctx: click.Context, output: str | None) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
 )
+@OVERLAY
 @click.pass_context
-def graph(ctx: click.Context, file: str, fmt: str) -> None:
+def graph(ctx: click.Context, file: str, fmt: str, overlays: tuple[str, ...]) -> None:
     """Print the app's dependency graph as Mermaid or DOT."""
-    app = _compiled(ctx, file)
+    app = _compiled(ctx, file, overlays)
     click.echo(render_graph(runner.Store.build(app), fmt))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -75,8 +75,14 @@ class Manifest:
 Sink = Callable[[Diagnostic], None]
 
 
-def read(path: str, sink: Sink, env: Mapping[str, str] | None = None) -> Manifest | None:
-    """Load ``path`` and its includes, then interpolate; ``None`` if it cannot be read at all."""
+def read(
+    path: str,
+    sink: Sink,
+    env: Mapping[str, str] | None = None,
+    overlays: Sequence[str] = (),
+) -> Manifest | None:
+    """Load ``path`` and its includes, lay ``overlays`` over it in order, then
+    interpolate; ``None`` if it cannot be read at all."""
     fs = FsPath(path)
     manifest = Manifest(_display(fs), fs.resolve().parent)
     doc = _load_file(fs, sink, None)
@@ -98,8 +104,65 @@ def read(path: str, sink: Sink, env: Mapping[str, str] | None = None) -> Manifes
     _adopt(manifest, doc, ())
     manifest.data = doc.data
     _include(manifest, doc, fs.resolve(), sink, [fs.resolve()])
+    for overlay in overlays:
+        _overlay(manifest, FsPath(overlay), sink)
     Interpolator(manifest, os.environ if env is None else env, sink).run()
     return manifest
+
+
+def _overlay(manifest: Manifest, fs: FsPath, sink: Sink) -> None:
+    """Lay the overlay file ``fs`` over the manifest: maps merge key by key (so a section
+    merges definition by definition, and a definition key by key), anything else (a
+    scalar, a list) replaces what was there. Every value keeps the place it came from."""
+    doc = _load_file(fs, sink, None)
+    if doc is None:
+        return
+    if not isinstance(doc.data, dict):
+        at = doc.marks.get((), Mark(doc.file, 1, 1))
+        sink(
+            Diagnostic(
+                "ASM102",
+                f"overlay {doc.file} is not a mapping",
+                doc.file,
+                at.line,
+                at.col,
+                hint="an overlay holds the keys it changes: `resources: {db: {config: ...}}`",
+            )
+        )
+        return
+    manifest.sources[doc.file] = doc.lines
+    data = dict(doc.data)
+    if "include" in data:
+        at = doc.key_marks.get(("include",), Mark(doc.file, 1, 1))
+        sink(
+            Diagnostic(
+                "ASM103",
+                "an overlay may not hold `include`",
+                doc.file,
+                at.line,
+                at.col,
+                hint="include the files from the manifest, or pass several --overlay",
+            )
+        )
+        del data["include"]
+    _lay(manifest, manifest.data, data, (), doc)
+
+
+def _lay(
+    manifest: Manifest, target: dict[str, Any], layer: dict[str, Any], at: Path, doc: Document
+) -> None:
+    for key, value in layer.items():
+        path = (*at, key)
+        below = target.get(key)
+        if isinstance(value, dict) and isinstance(below, dict):
+            _lay(manifest, below, value, path, doc)
+            continue
+        target[key] = value
+        n = len(path)
+        for marks, theirs in ((manifest.marks, doc.marks), (manifest.key_marks, doc.key_marks)):
+            for old in [p for p in marks if p[:n] == path]:
+                del marks[old]
+            marks.update((p, m) for p, m in theirs.items() if p[:n] == path)
 
 
 def _display(path: FsPath) -> str:

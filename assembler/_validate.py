@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path as FsPath
@@ -74,10 +74,16 @@ class Checked:
         return not any(d.severity == "error" for d in self.diagnostics)
 
 
-def check(path: str, plugins: Plugins, env: Mapping[str, str] | None = None) -> Checked:
-    """Validate the manifest at ``path``; the result lists every problem found."""
+def check(
+    path: str,
+    plugins: Plugins,
+    env: Mapping[str, str] | None = None,
+    overlays: Sequence[str] = (),
+) -> Checked:
+    """Validate the manifest at ``path`` with ``overlays`` laid over it (in order); the
+    result lists every problem found."""
     diags: list[Diagnostic] = list(plugins.problems)
-    manifest = read(path, diags.append, env)
+    manifest = read(path, diags.append, env, overlays)
     result = Checked(manifest, diags)
     if manifest is None:
         return result
