@@ -204,7 +204,16 @@ def failure(exc: Exception, request_id: str, what: str, task: str = "") -> Respo
         exc.what != "input" or exc.owner != task
     ):
         status = None
-    if isinstance(exc, RunnerError) and isinstance(status, int) and status != 500:
+    code = getattr(exc, "code", None)  # a RunnerError, or any class with both attributes
+    if (
+        isinstance(status, int)
+        and not isinstance(status, bool)
+        and 400 <= status <= 599
+        and status != 500
+        and isinstance(code, str)
+        and code
+    ):
+        message = exc.message if isinstance(exc, RunnerError) else str(exc)
         headers: dict[str, str] = {}
         retry = getattr(exc, "retry_after", None)
         if status in (429, 503) and isinstance(retry, int | float) and math.isfinite(retry):
@@ -218,10 +227,10 @@ def failure(exc: Exception, request_id: str, what: str, task: str = "") -> Respo
                 what,
                 request_id,
                 type(exc).__name__,
-                exc.message,
+                message,
                 extra={"request_id": request_id},
             )
-        return error_response(status, exc.code, exc.message, request_id, headers, **extra)
+        return error_response(status, code, message, request_id, headers, **extra)
     log.error(
         "%s failed (request %s) with an unexpected %s",
         what,

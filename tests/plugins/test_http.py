@@ -833,3 +833,44 @@ async def test_an_address_not_of_this_machine_gets_its_own_hint(tmp_path: Path) 
     assert isinstance(cause, HttpServerError)
     assert "cannot listen on 192.0.2.1:0" in cause.message
     assert "set `host` to an address of this machine" in cause.hint
+
+
+@pytest.mark.anyio
+async def test_any_exception_with_a_code_and_a_status_is_answered_with_them(
+    tmp_path: Path,
+) -> None:
+    """Not only RunnerError: a user's own class with `code` and `http_status` is typed."""
+    code = """
+class EmailTaken(Exception):
+    code = "users.email_taken"
+    http_status = 409
+
+class Odd(Exception):
+    code = 7  # not a text code: untyped
+    http_status = 409
+
+def taken(input):
+    raise EmailTaken("the email is already registered")
+
+def odd(input):
+    raise Odd("internal detail")
+"""
+    manifest = """
+assemble: 1
+id: typed
+resources:
+  server: {use: http.server, config: {port: 0}}
+tasks:
+  taken: {run: typed_code:taken, tags: {http.route: {method: POST, path: /taken}}}
+  odd: {run: typed_code:odd, tags: {http.route: {method: POST, path: /odd}}}
+"""
+    async with runner.run(app(tmp_path, manifest, typed_code=code)) as rt:
+        async with httpx.AsyncClient(base_url=rt.resource("server").url) as client:
+            taken = await client.post("/taken", json={})
+            odd = await client.post("/odd", json={})
+    assert taken.status_code == 409
+    assert envelope(taken) == {
+        "code": "users.email_taken",
+        "message": "the email is already registered",
+    }
+    assert odd.status_code == 500 and "internal detail" not in odd.text
