@@ -1,0 +1,147 @@
+"""The routes and the event hooks: plain functions. app.yaml adds HTTP routes, auth,
+validation, caching, rate limiting and logging around them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from typing import Any
+
+import httpx
+import jwt
+
+from assemble_auth import Principal, auth
+from runner.errors import Forbidden, RunnerError, Unauthorized
+
+from .mailer import Mailer
+from .store import Store
+
+# Bumped by every delete: part of the user cache's key, so a deleted user is never
+# served from the cache (per process: see docs/from-runner.md on caching).
+_generation = itertools.count(1)
+_current = [next(_generation)]
+
+
+class NotFound(RunnerError):
+    code = "users.not_found"
+    http_status = 404
+
+
+def health(input: Any) -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+async def register(input: dict[str, Any], store: Store, user_registered: Any) -> dict[str, Any]:
+    user = await store.add_user(input["email"], input["name"], input["password"])
+    await user_registered(user)
+    return user
+
+
+async def issue_token(
+    input: dict[str, Any], store: Store, tokens: dict[str, Any]
+) -> dict[str, Any]:
+    user = await store.check_password(input["email"], input["password"])
+    if user is None:
+        raise Unauthorized("wrong email or password", hint="check both; register with POST /users")
+    now = dt.datetime.now(dt.UTC)
+    claims = {
+        "sub": str(user["id"]),
+        "roles": user["roles"],
+        "iat": now,
+        "exp": now + dt.timedelta(seconds=tokens["ttl"]),
+    }
+    return {"token": jwt.encode(claims, tokens["secret"], algorithm="HS256")}
+
+
+def _principal() -> Principal:
+    return auth.use()  # type: ignore[no-any-return]
+
+
+def _own_or_admin(user_id: int) -> None:
+    who = _principal()
+    if who.subject != str(user_id) and "admin" not in who.roles:
+        raise Forbidden("you may only read your own user", hint="ask an admin")
+
+
+async def get_user(input: dict[str, Any], store: Store) -> dict[str, Any]:
+    user = await store.user(input["id"])
+    if user is None:
+        raise NotFound(f"no user {input['id']}", hint="register with POST /users")
+    return user
+
+
+def user_cache_key(input: dict[str, Any]) -> str:
+    """cache.memory's key for GET /users/{id}: the id, the caller, the delete generation."""
+    return f"{input['id']}:{_principal().subject}:{_current[0]}"
+
+
+async def get_settings(input: dict[str, Any], store: Store) -> dict[str, Any]:
+    _own_or_admin(input["id"])
+    found = await store.settings_of(input["id"])
+    if found is None:
+        raise NotFound(f"no settings for user {input['id']}")
+    return found
+
+
+async def delete_user(input: dict[str, Any], store: Store) -> None:
+    if not await store.delete_user(input["id"]):
+        raise NotFound(f"no user {input['id']}")
+    _current[0] = next(_generation)  # every cached read is now stale
+
+
+async def create_post(input: dict[str, Any], store: Store) -> dict[str, Any]:
+    return await store.add_post(int(_principal().subject), input["title"], input["body"])
+
+
+def per_user(input: Any) -> str:
+    """rate_limit's key: one bucket per authenticated user."""
+    return _principal().subject
+
+
+async def outbox(input: Any, store: Store) -> list[dict[str, Any]]:
+    return await store.mails()
+
+
+# -- hooks of user_registered, in order ------------------------------------------------
+
+
+async def send_welcome(emission: Any, mailer: Mailer) -> None:
+    user = emission.data
+    await mailer.send(user["email"], "Welcome!", f"Hello {user['name']}, welcome aboard.")
+
+
+async def default_settings(emission: Any, store: Store) -> None:
+    await store.add_settings(emission.data["id"], theme="light", notifications=True)
+
+
+async def track_signup(emission: Any, analytics: dict[str, int] | None) -> None:
+    """Count signups when an `analytics` resource exists (analytics.yaml adds one)."""
+    if analytics is not None:
+        analytics["signups"] += 1
+
+
+def make_analytics(config: Any) -> dict[str, int]:
+    return {"signups": 0}
+
+
+async def call_webhook(emission: Any, notify_webhook: Any) -> None:
+    await notify_webhook({"event": "user_registered", "user_id": emission.data["id"]})
+
+
+async def notify_webhook(input: dict[str, Any], webhook: dict[str, Any]) -> dict[str, Any]:
+    """POST the event to the configured URL (retry + timeout around it in app.yaml);
+    nothing to do when no URL is configured."""
+    if not webhook.get("url"):
+        return {"sent": False}
+    async with httpx.AsyncClient(timeout=webhook.get("timeout", 5)) as client:
+        response = await client.post(webhook["url"], json=input)
+        response.raise_for_status()
+    return {"sent": True, "status": response.status_code}
+
+
+def tokens(config: dict[str, Any]) -> dict[str, Any]:
+    return {"secret": config["secret"], "ttl": int(config.get("ttl", 3600))}
+
+
+def webhook(config: dict[str, Any]) -> dict[str, Any]:
+    return dict(config)
