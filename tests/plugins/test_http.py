@@ -864,10 +864,12 @@ tasks:
   taken: {run: typed_code:taken, tags: {http.route: {method: POST, path: /taken}}}
   odd: {run: typed_code:odd, tags: {http.route: {method: POST, path: /odd}}}
 """
-    async with runner.run(app(tmp_path, manifest, typed_code=code)) as rt:
-        async with httpx.AsyncClient(base_url=rt.resource("server").url) as client:
-            taken = await client.post("/taken", json={})
-            odd = await client.post("/odd", json={})
+    async with (
+        runner.run(app(tmp_path, manifest, typed_code=code)) as rt,
+        httpx.AsyncClient(base_url=rt.resource("server").url) as client,
+    ):
+        taken = await client.post("/taken", json={})
+        odd = await client.post("/odd", json={})
     assert taken.status_code == 409
     assert envelope(taken) == {
         "code": "users.email_taken",

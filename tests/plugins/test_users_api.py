@@ -147,7 +147,7 @@ def fresh_database(postgres_url: str) -> Iterator[str]:
     """A database of this test's own (dropped afterwards), on the test PostgreSQL."""
     import asyncio
 
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     name = f"users_api_{uuid.uuid4().hex[:10]}"
     admin_url = postgres_url.replace("postgresql+asyncpg", "postgresql").rsplit("/", 1)[0]
