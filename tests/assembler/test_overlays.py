@@ -26,11 +26,11 @@ config:
   limits: {per_minute: 10, burst: 2}
 resources:
   settings:
-    init: shop_code:settings
+    init: overlay_shop_code:settings
     config: {region: eu, flags: [a, b], db: {url: "sqlite:///dev.db", pool: 5}}
 tasks:
   greet:
-    run: shop_code:greet
+    run: overlay_shop_code:greet
     dependencies: {settings: settings}
 """
 
@@ -47,7 +47,8 @@ def extra(input):
 
 
 def write(tmp_path: Path, **files: str) -> dict[str, str]:
-    (tmp_path / "shop_code.py").write_text(CODE)
+    sys.modules.pop("overlay_shop_code", None)  # another test's module of that name
+    (tmp_path / "overlay_shop_code.py").write_text(CODE)
     out = {}
     for name, text in files.items():
         path = tmp_path / f"{name}.yaml"
@@ -71,7 +72,7 @@ def test_maps_merge_key_by_key_and_other_values_replace(tmp_path: Path) -> None:
           settings:
             config: {region: us, flags: [c], db: {url: "postgresql://db/shop"}}
         tasks:
-          extra: {run: shop_code:extra}
+          extra: {run: overlay_shop_code:extra}
         """,
     )
     checked = check(files["app"], files["prod"])
@@ -85,7 +86,7 @@ def test_maps_merge_key_by_key_and_other_values_replace(tmp_path: Path) -> None:
         "db": {"url": "postgresql://db/shop", "pool": 5},  # a map merges
     }
     assert set(data["tasks"]) == {"greet", "extra"}  # a new definition is added
-    assert data["resources"]["settings"]["init"] == "shop_code:settings"  # kept
+    assert data["resources"]["settings"]["init"] == "overlay_shop_code:settings"  # kept
 
 
 def test_overlays_apply_in_order(tmp_path: Path) -> None:
@@ -171,7 +172,7 @@ def test_the_cli_takes_overlays_for_validate_call_and_graph(tmp_path: Path) -> N
         resources:
           settings: {config: {region: us}}
         """,
-        bad="tasks: {greet: {run: shop_code:nope}}\n",
+        bad="tasks: {greet: {run: overlay_shop_code:nope}}\n",
     )
 
     def assemble(*args: str) -> subprocess.CompletedProcess[str]:
