@@ -204,16 +204,10 @@ def failure(exc: Exception, request_id: str, what: str, task: str = "") -> Respo
         exc.what != "input" or exc.owner != task
     ):
         status = None
-    code = getattr(exc, "code", None)  # a RunnerError, or any class with both attributes
-    if (
-        isinstance(status, int)
-        and not isinstance(status, bool)
-        and 400 <= status <= 599
-        and status != 500
-        and isinstance(code, str)
-        and code
-    ):
-        message = exc.message if isinstance(exc, RunnerError) else str(exc)
+    # Only RunnerError subclasses are typed: a third-party exception that happens to
+    # carry `code` and `http_status` (a payment library's) must not reach the caller.
+    if isinstance(exc, RunnerError) and isinstance(status, int) and status != 500:
+        code, message = exc.code, exc.message
         headers: dict[str, str] = {}
         retry = getattr(exc, "retry_after", None)
         if status in (429, 503) and isinstance(retry, int | float) and math.isfinite(retry):

@@ -9,7 +9,6 @@ client is made.
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 import assembler
@@ -51,8 +50,20 @@ class MongoClientError(RunnerError):
 
 
 def safe_uri(uri: str) -> str:
-    """``uri`` with its password replaced by ``***``."""
-    return re.sub(r"^(mongodb(?:\+srv)?://[^:/@]+:)[^@]*@", r"\1***@", uri)
+    """``uri`` with its password replaced by ``***`` (everything between the user's ``:``
+    and the last ``@`` before the hosts: a password may hold an unescaped ``@``)."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return uri
+    hosts_start = rest.find("/")
+    authority = rest if hosts_start < 0 else rest[:hosts_start]
+    tail = "" if hosts_start < 0 else rest[hosts_start:]
+    if "@" not in authority:
+        return uri
+    creds, _, hosts = authority.rpartition("@")
+    user = creds.split(":", 1)[0]
+    shown = f"{user}:***" if ":" in creds else user
+    return f"{scheme}{sep}{shown}@{hosts}{tail}"
 
 
 def check(config: Any, report: assembler.ConfigReport) -> None:

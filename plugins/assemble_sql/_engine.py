@@ -60,8 +60,8 @@ SCHEMA: dict[str, Any] = {
         "connect_timeout": {
             **assembler.DURATION,
             "default": "10s",
-            "description": "the longest the check at init (and each new connection) may "
-            "take to connect",
+            "description": "the longest the check at init, a new connection or a wait for "
+            "a pooled one may take (SQLite: how long a statement waits for a lock)",
         },
         "echo": {
             "type": "boolean",
@@ -181,13 +181,24 @@ def _on_error(statement_timeout: float) -> Any:
         if getattr(ctx, "is_pre_ping", False):
             return  # the pool's own liveness check: it reconnects, nothing to report
         original = ctx.original_exception
-        if getattr(original, "sqlstate", None) == QUERY_CANCELED:
+        if getattr(original, "sqlstate", None) == QUERY_CANCELED and "statement timeout" in str(
+            original
+        ):  # 57014 also covers a manual pg_cancel_backend: that one stays as it is
             raise SqlTimeout(statement_timeout) from ctx.sqlalchemy_exception
         if ctx.is_disconnect or ctx.connection is None:
             detail = f"{type(original).__name__}: {original}".strip()
             raise SqlUnavailable(detail) from ctx.sqlalchemy_exception
 
     return on_error
+
+
+def _connect_or_unavailable(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
+    """Open a DBAPI connection; a refused or timed-out connect (the driver's own
+    ``OSError``/``TimeoutError``, which SQLAlchemy does not wrap) is SqlUnavailable."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except (OSError, TimeoutError) as exc:
+        raise SqlUnavailable(f"cannot connect: {type(exc).__name__}: {exc}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
@@ -220,9 +231,18 @@ async def make_engine(config: Any) -> Any:
     shown = safe_url(url_text)
     try:
         url = make_url(url_text)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            folder = Path(url.database).parent
+            if not folder.is_dir():  # before aiosqlite starts a thread for a doomed file
+                raise SqlEngineError(
+                    f"sql.engine cannot open {shown}: the folder {str(folder)!r} does not exist",
+                    hint=f"create {str(folder)!r}, or point the URL (or DATA_DIR) elsewhere",
+                )
         options = _options(url, config)
         url = url.difference_update_query(["application_name"])  # passed in options
         engine = create_async_engine(url, **options)
+    except SqlEngineError:
+        raise
     except Exception as exc:  # ArgumentError, NoSuchModuleError (a missing driver), ...
         raise SqlEngineError(
             f"sql.engine cannot use {shown!r}: {type(exc).__name__}: {exc}",
@@ -231,6 +251,7 @@ async def make_engine(config: Any) -> Any:
         ) from None
     statement_timeout = assembler.duration(config.get("statement_timeout", "30s"))
     event.listen(engine.sync_engine, "handle_error", _on_error(statement_timeout))
+    event.listen(engine.sync_engine, "do_connect", _connect_or_unavailable)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     connect_timeout = assembler.duration(config.get("connect_timeout", "10s"))

@@ -1,9 +1,9 @@
 """What both ends of the Runner HTTP tunnel share: id selection, the error envelope, errors.
 
 The envelope is Runner 5.5's: ``{"ok": true, "result": ...}`` or ``{"ok": false,
-"error": {"code", "message", "id"?, "data"?, "httpCode"?}}``. A typed error (one with an
-``http_status``: the runtime's errors, or a user's exception class that sets
-``http_status`` and ``code``) travels with ``id`` (its code), ``data`` (what is needed
+"error": {"code", "message", "id"?, "data"?, "httpCode"?}}``. A typed error (a
+``RunnerError`` with an ``http_status``: the runtime's errors, or a user's subclass
+that sets ``http_status`` and ``code``) travels with ``id`` (its code), ``data`` (what is needed
 to rebuild it) and ``httpCode``; the client raises the same local type again where it
 knows it (validation, auth, rate limit, circuit, timeout) and a :class:`RemoteError`
 with the same ``code`` and ``http_status`` otherwise. Anything untyped travels as
@@ -106,14 +106,18 @@ def error_data(exc: BaseException) -> dict[str, Any]:
 
 
 def typed(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
-    """``(status, error)`` for an error with an HTTP status, else ``None`` (untyped)."""
-    status = getattr(exc, "http_status", None)
+    """``(status, error)`` for a :class:`RunnerError` with an HTTP status, else ``None``.
+
+    Only RunnerError subclasses are typed: a third-party exception that happens to
+    carry ``code`` and ``http_status`` (a payment library's, say) must not pass its
+    message to a caller."""
+    if not isinstance(exc, RunnerError):
+        return None
+    status = exc.http_status
     if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
         return None
-    code = getattr(exc, "code", None)
-    if not isinstance(code, str) or not code:
-        code = type(exc).__name__
-    message = exc.message if isinstance(exc, RunnerError) else str(exc)
+    code = exc.code or type(exc).__name__
+    message = exc.message
     return status, {
         "code": code,
         "message": message,

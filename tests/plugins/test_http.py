@@ -836,24 +836,26 @@ async def test_an_address_not_of_this_machine_gets_its_own_hint(tmp_path: Path) 
 
 
 @pytest.mark.anyio
-async def test_any_exception_with_a_code_and_a_status_is_answered_with_them(
-    tmp_path: Path,
-) -> None:
-    """Not only RunnerError: a user's own class with `code` and `http_status` is typed."""
+async def test_only_runner_errors_are_typed_not_lookalikes(tmp_path: Path) -> None:
+    """A RunnerError subclass answers with its code and status; a third-party exception
+    that happens to carry `code` and `http_status` (a payment library's) is a 500 whose
+    message never reaches the caller."""
     code = """
-class EmailTaken(Exception):
+from runner.errors import RunnerError
+
+class EmailTaken(RunnerError):
     code = "users.email_taken"
     http_status = 409
 
-class Odd(Exception):
-    code = 7  # not a text code: untyped
-    http_status = 409
+class StripeLike(Exception):
+    code = "api_key_invalid"
+    http_status = 401
 
 def taken(input):
     raise EmailTaken("the email is already registered")
 
-def odd(input):
-    raise Odd("internal detail")
+def lookalike(input):
+    raise StripeLike("Invalid API Key provided: sk_live_****1234")
 """
     manifest = """
 assemble: 1
@@ -862,7 +864,7 @@ resources:
   server: {use: http.server, config: {port: 0}}
 tasks:
   taken: {run: typed_code:taken, tags: {http.route: {method: POST, path: /taken}}}
-  odd: {run: typed_code:odd, tags: {http.route: {method: POST, path: /odd}}}
+  lookalike: {run: typed_code:lookalike, tags: {http.route: {method: POST, path: /odd}}}
 """
     async with (
         runner.run(app(tmp_path, manifest, typed_code=code)) as rt,
@@ -875,4 +877,4 @@ tasks:
         "code": "users.email_taken",
         "message": "the email is already registered",
     }
-    assert odd.status_code == 500 and "internal detail" not in odd.text
+    assert odd.status_code == 500 and "sk_live" not in odd.text

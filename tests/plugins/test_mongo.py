@@ -135,3 +135,15 @@ def test_validate_reads_the_uri(tmp_path: Path) -> None:
     ((code, line, _, message),) = problems(tmp_path, manifest)
     assert (code, line) == ("ASM603", 4)
     assert "does not match" in message and "mongodb" in message
+
+
+def test_passwords_are_hidden_in_every_shape_of_uri() -> None:
+    from assemble_mongo._client import safe_uri
+
+    assert safe_uri("mongodb://app:S3CR@T@db:27017/shop") == "mongodb://app:***@db:27017/shop"
+    assert safe_uri("MONGODB://app:S3CRET@db/x") == "MONGODB://app:***@db/x"
+    assert (
+        safe_uri("mongodb://a:b@h1,h2/db?replicaSet=r") == "mongodb://a:***@h1,h2/db?replicaSet=r"
+    )
+    assert safe_uri("mongodb+srv://user@cluster/db") == "mongodb+srv://user@cluster/db"
+    assert safe_uri("mongodb://db:27017") == "mongodb://db:27017"

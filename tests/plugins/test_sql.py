@@ -120,8 +120,8 @@ async def test_a_sqlite_file_in_a_missing_folder_fails_startup_with_a_hint(tmp_p
         async with runner.run(sql_app(tmp_path, config)):
             pass
     cause = caught.value.__cause__
-    assert "sql.engine cannot connect to sqlite+aiosqlite:///" in str(cause)
-    assert f"check that the folder '{tmp_path}/missing' exists" in str(cause)
+    assert f"the folder '{tmp_path}/missing' does not exist" in str(cause)
+    assert f"hint: create '{tmp_path}/missing'" in str(cause)
 
 
 def test_validate_names_a_sync_driver_and_a_foreign_url(tmp_path: Path) -> None:
@@ -248,3 +248,47 @@ async def test_a_lost_database_mid_call_is_unavailable(tmp_path: Path, postgres_
         (lost,) = outcome
         assert isinstance(lost, SqlUnavailable) and lost.http_status == 503
         assert await rt.run_task("sleep", {"seconds": 0}) == "slept"
+
+
+async def test_a_database_that_went_away_is_unavailable(tmp_path: Path) -> None:
+    """PostgreSQL reached through a proxy that is closed after startup: a call made while
+    nothing listens is SqlUnavailable (503), not a raw ConnectionRefusedError."""
+    import anyio
+
+    from assemble_sql import SqlUnavailable
+
+    async def relay(client: Any) -> None:
+        async with client, await anyio.connect_tcp("127.0.0.1", 5432) as upstream:
+
+            async def pump(a: Any, b: Any) -> None:
+                try:
+                    async for chunk in a:
+                        await b.send(chunk)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    pass
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pump, client, upstream)
+                tg.start_soon(pump, upstream, client)
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    proxy = anyio.CancelScope()
+
+    async def serve() -> None:
+        with proxy:
+            async with listener:
+                await listener.serve(relay)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(serve)
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{port}/test"
+        config = pg_config(url, connect_timeout="2s", pool_size="1")
+        async with runner.run(sql_app(tmp_path, config)) as rt:
+            assert await rt.run_task("sleep", {"seconds": 0}) == "slept"
+            proxy.cancel()  # the "database" goes away: its connections and its port
+            await anyio.sleep(0.1)
+            with pytest.raises(SqlUnavailable) as down:
+                for _ in range(3):  # the pooled connection is found dead, then a new one
+                    await rt.run_task("sleep", {"seconds": 0})
+            assert down.value.http_status == 503

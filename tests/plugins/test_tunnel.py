@@ -45,9 +45,11 @@ import datetime as dt
 import anyio
 import runner
 
+from runner.errors import RunnerError
+
 SEEN = []
 
-class NotFound(Exception):
+class NotFound(RunnerError):
     code = "users.not_found"
     http_status = 404
 

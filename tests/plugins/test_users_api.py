@@ -102,6 +102,7 @@ def _walkthrough(c: httpx.Client) -> None:
 
     forbidden = c.delete(f"/users/{uid}", headers=token)
     assert forbidden.status_code == 403
+    assert c.get("/users/1", headers=token).status_code == 403  # another user: no
 
     admin_login = c.post(
         "/auth/token", json={"email": "admin@example.com", "password": "admin-password"}
@@ -118,7 +119,8 @@ def _walkthrough(c: httpx.Client) -> None:
     assert c.delete(f"/users/{uid}", headers=admin).status_code == 204
     gone = c.get(f"/users/{uid}", headers=admin)  # never served from the cache
     assert gone.status_code == 404 and gone.json()["error"]["code"] == "users.not_found"
-    assert c.get(f"/users/{uid}", headers=token).status_code == 404
+    refused = c.get(f"/users/{uid}", headers=token)  # a deleted user's token
+    assert refused.status_code == 401
 
 
 def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
@@ -175,7 +177,13 @@ def test_the_walkthrough_on_postgres_and_redis_with_the_prod_overlay(
         f"  post_limit: {{config: {{prefix: 'test:{run_id}:limit:'}}}}\n"
     )
     port = free_port()
-    env = {"DATABASE_URL": fresh_database, "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path)}
+    env = {
+        "DATABASE_URL": fresh_database,
+        "REDIS_URL": redis_url,
+        "DATA_DIR": str(tmp_path),
+        "JWT_SECRET": "test-secret-" + "s" * 40,  # prod.yaml has no development default
+        "ADMIN_PASSWORD": "admin-password",
+    }
     proc = start(port, env, PROD, prefixes)
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
@@ -205,3 +213,42 @@ def test_the_graph_in_the_docs_is_the_apps_graph() -> None:
     page = (ROOT / "docs" / "users-api.md").read_text()
     block = page.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert block == drawn.stdout, "docs/users-api.md: paste `assemble graph` output again"
+
+
+def test_the_signup_webhook_is_retried_on_5xx_final_on_4xx_and_never_fails_a_signup(
+    tmp_path: Path,
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = [500, 200, 404]  # signup 1: a 500 then a 200; signup 2: a 404 (final)
+    seen: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(answers.pop(0) if answers else 503)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = free_port()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    proc = start(port, {"DATA_DIR": str(tmp_path), "WEBHOOK_URL": url})
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+            for email in ("one@example.com", "two@example.com"):
+                r = c.post("/users", json={"email": email, "name": "N", "password": "p" * 12})
+                assert r.status_code == 201, r.text
+    finally:
+        code, err = stop(proc)
+        server.shutdown()
+        server.server_close()
+    assert code == 0, err
+    assert [s["event"] for s in seen] == ["user_registered"] * 3  # 500 retried once, 404 not
+    assert [s["user_id"] for s in seen] == [2, 2, 3]

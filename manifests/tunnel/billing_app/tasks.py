@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from runner.errors import RunnerError
 
-class CardDeclined(Exception):
+
+class CardDeclined(RunnerError):
     """A typed error: it crosses the tunnel with its code and status (402)."""
 
     code = "billing.card_declined"

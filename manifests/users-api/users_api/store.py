@@ -4,8 +4,10 @@ a small repository over the ``sql.engine`` resource."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable
 from typing import Any
 
+import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import (
@@ -24,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from runner.errors import RunnerError
+
 metadata = MetaData()
 
 users = Table(
@@ -35,6 +39,7 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("roles", String(200), nullable=False, default="user"),
     Column("created_at", String(40), nullable=False),
+    sqlite_autoincrement=True,  # never reuse a deleted user's id (its tokens name it)
 )
 settings = Table(
     "settings",
@@ -51,6 +56,7 @@ outbox = Table(
     Column("subject", String(200), nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", String(40), nullable=False),
+    sqlite_autoincrement=True,
 )
 posts = Table(
     "posts",
@@ -60,12 +66,22 @@ posts = Table(
     Column("title", String(200), nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", String(40), nullable=False),
+    sqlite_autoincrement=True,
 )
 
-_hasher = PasswordHasher()  # argon2id with the library's defaults
+_hasher = PasswordHasher()  # argon2id with the library's defaults (~0.1-0.2 s a hash)
 
 
-class EmailTaken(Exception):
+def _hash(password: str) -> Awaitable[str]:
+    """Hashing is slow on purpose: in a worker thread, so the event loop keeps serving."""
+    return anyio.to_thread.run_sync(_hasher.hash, password)
+
+
+def _verify(hashed: str, password: str) -> Awaitable[bool]:
+    return anyio.to_thread.run_sync(_hasher.verify, hashed, password)
+
+
+class EmailTaken(RunnerError):
     """A typed error: the HTTP edge answers 409 with this code."""
 
     code = "users.email_taken"
@@ -103,7 +119,7 @@ class Store:
         values = {
             "email": email.lower(),
             "name": name,
-            "password_hash": _hasher.hash(password),
+            "password_hash": await _hash(password),
             "roles": roles,
             "created_at": now(),
         }
@@ -126,9 +142,9 @@ class Store:
             row = (await conn.execute(query)).first()
         try:
             if row is None:
-                _hasher.hash(password)  # the same work either way: no timing oracle
+                await _hash(password)  # the same work either way: no timing oracle
                 return None
-            _hasher.verify(row.password_hash, password)
+            await _verify(row.password_hash, password)
         except (VerificationError, InvalidHashError):
             return None
         return public(row)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
+import uuid
 from typing import Any
 
 import httpx
@@ -16,8 +18,10 @@ from runner.errors import Forbidden, RunnerError, Unauthorized
 from .mailer import Mailer
 from .store import Store
 
-# Bumped by every delete: part of the user cache's key, so a deleted user is never
-# served from the cache (per process: see docs/from-runner.md on caching).
+# Part of the user cache's key: this process's start (so entries cached by an earlier
+# run, in Redis, are never read) and a generation bumped by every delete (so a deleted
+# user is never served from the cache). Other processes' caches: see docs/users-api.md.
+_BOOT = uuid.uuid4().hex[:12]
 _generation = itertools.count(1)
 _current = [next(_generation)]
 
@@ -57,13 +61,22 @@ def _principal() -> Principal:
     return auth.use()  # type: ignore[no-any-return]
 
 
-def _own_or_admin(user_id: int) -> None:
-    who = _principal()
-    if who.subject != str(user_id) and "admin" not in who.roles:
+async def _caller(store: Store) -> dict[str, Any]:
+    """The user the token names; a token of a deleted user is refused (401)."""
+    me = await store.user(int(_principal().subject))
+    if me is None:
+        raise Unauthorized("the token's user no longer exists", hint="log in again")
+    return me
+
+
+async def _own_or_admin(store: Store, user_id: int) -> None:
+    me = await _caller(store)
+    if me["id"] != user_id and "admin" not in me["roles"]:
         raise Forbidden("you may only read your own user", hint="ask an admin")
 
 
 async def get_user(input: dict[str, Any], store: Store) -> dict[str, Any]:
+    await _own_or_admin(store, input["id"])
     user = await store.user(input["id"])
     if user is None:
         raise NotFound(f"no user {input['id']}", hint="register with POST /users")
@@ -72,11 +85,11 @@ async def get_user(input: dict[str, Any], store: Store) -> dict[str, Any]:
 
 def user_cache_key(input: dict[str, Any]) -> str:
     """cache.memory's key for GET /users/{id}: the id, the caller, the delete generation."""
-    return f"{input['id']}:{_principal().subject}:{_current[0]}"
+    return f"{input['id']}:{_principal().subject}:{_BOOT}:{_current[0]}"
 
 
 async def get_settings(input: dict[str, Any], store: Store) -> dict[str, Any]:
-    _own_or_admin(input["id"])
+    await _own_or_admin(store, input["id"])
     found = await store.settings_of(input["id"])
     if found is None:
         raise NotFound(f"no settings for user {input['id']}")
@@ -84,13 +97,15 @@ async def get_settings(input: dict[str, Any], store: Store) -> dict[str, Any]:
 
 
 async def delete_user(input: dict[str, Any], store: Store) -> None:
+    await _caller(store)  # an admin's token, of an admin who still exists
     if not await store.delete_user(input["id"]):
         raise NotFound(f"no user {input['id']}")
     _current[0] = next(_generation)  # every cached read is now stale
 
 
 async def create_post(input: dict[str, Any], store: Store) -> dict[str, Any]:
-    return await store.add_post(int(_principal().subject), input["title"], input["body"])
+    me = await _caller(store)
+    return await store.add_post(me["id"], input["title"], input["body"])
 
 
 def per_user(input: Any) -> str:
@@ -99,6 +114,7 @@ def per_user(input: Any) -> str:
 
 
 async def outbox(input: Any, store: Store) -> list[dict[str, Any]]:
+    await _caller(store)
     return await store.mails()
 
 
@@ -124,19 +140,27 @@ def make_analytics(config: Any) -> dict[str, int]:
     return {"signups": 0}
 
 
+log = logging.getLogger("users_api")
+
+
 async def call_webhook(emission: Any, notify_webhook: Any) -> None:
-    await notify_webhook({"event": "user_registered", "user_id": emission.data["id"]})
+    """Best effort: the user is registered either way; a failed call is logged."""
+    try:
+        await notify_webhook({"event": "user_registered", "user_id": emission.data["id"]})
+    except Exception as exc:
+        log.warning("the signup webhook failed for user %s: %s", emission.data["id"], exc)
 
 
 async def notify_webhook(input: dict[str, Any], webhook: dict[str, Any]) -> dict[str, Any]:
     """POST the event to the configured URL (retry + timeout around it in app.yaml);
-    nothing to do when no URL is configured."""
+    nothing to do when no URL is configured. A 4xx answer is final (not retried)."""
     if not webhook.get("url"):
         return {"sent": False}
     async with httpx.AsyncClient(timeout=webhook.get("timeout", 5)) as client:
         response = await client.post(webhook["url"], json=input)
-        response.raise_for_status()
-    return {"sent": True, "status": response.status_code}
+    if response.status_code >= 500:
+        response.raise_for_status()  # retried by the task's `retry`
+    return {"sent": response.is_success, "status": response.status_code}
 
 
 def tokens(config: dict[str, Any]) -> dict[str, Any]:
