@@ -13,6 +13,7 @@ from typing import Any
 import assembler
 import runner
 
+from . import _nats
 from ._client import SCHEMA as CLIENT_SCHEMA
 from ._client import TunnelClient, connect
 from ._serializer import SerializerError, dumps, loads
@@ -53,6 +54,16 @@ def _check_client(config: Any, report: assembler.ConfigReport) -> None:
         )
 
 
+def _check_nats(config: Any, report: assembler.ConfigReport) -> None:
+    try:
+        import nats  # noqa: F401
+    except ImportError:
+        report(
+            "tunnel.nats needs nats-py, which is not installed",
+            hint='install assemble[nats] (pip install "assemble[nats]")',
+        )
+
+
 @assembler.hookimpl
 def assemble_components() -> Sequence[Any]:
     return [
@@ -63,6 +74,14 @@ def assemble_components() -> Sequence[Any]:
             init=serve,
             check=_check_server,
             description="serves the listed tasks and events over Runner's HTTP tunnel protocol",
+        ),
+        assembler.Component(
+            name="tunnel.nats",
+            kind="resource",
+            config_schema=_nats.SCHEMA,
+            init=_nats.connect,
+            check=_check_nats,
+            description="serves and calls tasks, mirrors events, across processes on NATS",
         ),
         assembler.Component(
             name="tunnel.client",
@@ -85,22 +104,24 @@ def assemble_validate(manifest: assembler.Manifest, report: assembler.Report) ->
     routed: dict[str, str] = {}
     for rid, body, at in manifest.components("resources"):
         use = body.get("use")
-        if use not in ("tunnel.server", "tunnel.client"):
+        if use not in ("tunnel.server", "tunnel.client", "tunnel.nats"):
             continue
         config = body.get("config")
         config = config if isinstance(config, dict) else {}
-        for section in ("tasks", "events"):
+        sections = ("serve", "call", "events") if use == "tunnel.nats" else ("tasks", "events")
+        for section in sections:
             listed = config.get(section)
             if not isinstance(listed, list):
                 continue
             for i, pattern in enumerate(listed):
                 if not isinstance(pattern, str) or is_glob(pattern):
                     continue
-                if pattern not in ids[section]:
-                    kind = section[:-1]
+                pool = ids["events" if section == "events" else "tasks"]
+                if pattern not in pool:
+                    kind = "event" if section == "events" else "task"
                     hint = (
-                        "declare it under `tasks:` with `remote: true` (it runs on the server)"
-                        if use == "tunnel.client" and section == "tasks"
+                        "declare it under `tasks:` with `remote: true` (it runs elsewhere)"
+                        if (use, section) in (("tunnel.client", "tasks"), ("tunnel.nats", "call"))
                         else f"declare the {kind} in this manifest, or fix the id"
                     )
                     report(
@@ -109,25 +130,24 @@ def assemble_validate(manifest: assembler.Manifest, report: assembler.Report) ->
                         code="tunnel/unknown-id",
                         hint=hint,
                     )
-            if use == "tunnel.client" and section == "tasks":
+            if (use, section) in (("tunnel.client", "tasks"), ("tunnel.nats", "call")):
                 for tid in select([p for p in listed if isinstance(p, str)], ids["tasks"]):
                     other = routed.setdefault(tid, rid)
                     if other != rid:
                         report(
-                            f"task {tid!r} is routed by both tunnel.client {other!r} and {rid!r}",
-                            at=(*at, "config", "tasks"),
+                            f"task {tid!r} is routed by both {other!r} and {rid!r}",
+                            at=(*at, "config", section),
                             code="tunnel/routed-twice",
-                            hint="a task runs on one remote: list it in one client's `tasks`",
+                            hint="a task runs on one remote: route it from one tunnel only",
                         )
     for tid, body, at in manifest.components("tasks"):
         if body.get("remote") is True and tid not in routed:
             report(
-                f"task {tid!r} is `remote: true` but no tunnel.client routes it: "
-                "every call would fail",
+                f"task {tid!r} is `remote: true` but no tunnel routes it: every call would fail",
                 at=(*at, "remote"),
                 code="tunnel/not-routed",
-                hint="add the id (or a glob) to a tunnel.client's `tasks`, "
-                "or give the task a `run`",
+                hint="add the id (or a glob) to a tunnel.client's `tasks` or a tunnel.nats's "
+                "`call`, or give the task a `run`",
             )
 
 
@@ -139,8 +159,9 @@ def assemble_compile(manifest: assembler.Manifest, definitions: list[Any]) -> Se
     clients: list[tuple[str, list[str]]] = []
     for rid, body, _ in manifest.components("resources"):
         config = body.get("config")
-        if body.get("use") == "tunnel.client" and isinstance(config, dict):
-            listed = config.get("tasks")
+        key = {"tunnel.client": "tasks", "tunnel.nats": "call"}.get(str(body.get("use")))
+        if key and isinstance(config, dict):
+            listed = config.get(key)
             if isinstance(listed, list):
                 clients.append((rid, [p for p in listed if isinstance(p, str)]))
     if not clients:

@@ -30,13 +30,13 @@ import runner
 from runner.errors import TaskTimeoutError
 
 from ._serializer import SerializerError, dump_bytes, loads
-from ._server import from_tunnel
 from ._wire import (
     REQUEST_ID,
     REQUEST_ID_HEADER,
     TOKEN_HEADER,
     TunnelError,
     TunnelUnavailable,
+    from_tunnel,
     rebuild,
     select,
 )

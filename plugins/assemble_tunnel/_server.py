@@ -11,7 +11,6 @@ answer carries ``x-runner-request-id`` (echoed when valid, else made),
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import hmac
 import logging
@@ -35,7 +34,7 @@ from assemble_http._server import (
 )
 
 from ._serializer import SerializerError, dump_bytes, loads
-from ._wire import INTERNAL, REQUEST_ID, REQUEST_ID_HEADER, TOKEN_HEADER, select, typed
+from ._wire import INTERNAL, REQUEST_ID, REQUEST_ID_HEADER, TOKEN_HEADER, from_tunnel, select, typed
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -44,11 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("assemble.tunnel")
 
 MIB = 1024 * 1024
-#: The id of the event this server is emitting for a caller: a tunnel.client does not
-#: mirror that event back (other events its hooks emit are mirrored as usual).
-from_tunnel: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "from_tunnel", default=None
-)
 
 _IDS = {
     "type": "array",

@@ -12,6 +12,7 @@ with the same ``code`` and ``http_status`` otherwise. Anything untyped travels a
 
 from __future__ import annotations
 
+import contextvars
 import fnmatch
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +27,13 @@ from runner.errors import (
     TaskTimeoutError,
     Unauthorized,
     ValidationError,
+)
+
+#: The id of the event being delivered here from another process (by tunnel.server or
+#: tunnel.nats): a tunnel does not send that event out again (no echo loops); other
+#: events its hooks emit go out as usual.
+from_tunnel: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "from_tunnel", default=None
 )
 
 TOKEN_HEADER = "x-runner-token"

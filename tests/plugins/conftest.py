@@ -93,6 +93,29 @@ def postgres_url(_postgres_answers: str) -> str:
     return _postgres_answers
 
 
+NATS_URL = "nats://127.0.0.1:4222"
+
+
+@pytest.fixture(scope="session")
+def _nats_answers() -> str:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 4222), timeout=1).close()
+    except OSError as exc:
+        reason = f"NATS does not answer at 127.0.0.1:4222 ({exc})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI is set: the NATS tests must run there)")
+        pytest.skip(f"{reason}; start nats-server -js")
+    return NATS_URL
+
+
+@pytest.fixture
+def nats_url(_nats_answers: str) -> str:
+    """The URL of the test NATS server (skipped, or failed on CI, when it does not answer)."""
+    return _nats_answers
+
+
 class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.NOTSET)

@@ -47,6 +47,7 @@ def test_the_built_in_plugins_load_without_problems() -> None:
         "http.route",
         "tunnel.server",
         "tunnel.client",
+        "tunnel.nats",
         "sql.engine",
         "mongo.client",
     }

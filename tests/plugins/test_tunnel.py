@@ -538,8 +538,8 @@ def test_validate_names_unknown_ids_double_routes_and_unrouted_remote_tasks(tmp_
     ]
     messages = " | ".join(m for *_, m in found)
     assert "lists task 'nope', which is not declared" in messages
-    assert "task 'x' is routed by both tunnel.client 'a' and 'b'" in messages
-    assert "task 'z' is `remote: true` but no tunnel.client routes it" in messages
+    assert "task 'x' is routed by both 'a' and 'b'" in messages
+    assert "task 'z' is `remote: true` but no tunnel routes it" in messages
 
 
 def test_loads_dumps_are_exported() -> None:

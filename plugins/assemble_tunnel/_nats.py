@@ -1,0 +1,357 @@
+"""``tunnel.nats``: remote tasks and events across processes on NATS (nats-py).
+
+The same routing model as the HTTP tunnel, on a message bus instead of one server:
+
+- **serve**: this process subscribes to ``{prefix}.task.{id}`` for each task it serves,
+  in the queue group ``workers``: N processes serving one task share its calls (NATS
+  hands each request to one member of the group).
+- **call**: the task is routed (``rt.route``) to a NATS request/reply on that subject,
+  bounded by ``timeout``. With nobody listening, NATS answers at once (no responders):
+  ``TunnelUnavailable`` without waiting for the timeout.
+- **events**: mirrored to every node: after the local hooks ran, the payload is
+  published on ``{prefix}.event.{id}``; every other node emits it locally (a node
+  ignores its own messages; an event that arrived from the bus is not published again).
+
+Payloads and the error envelope are the HTTP tunnel's (Runner's serializer tree format,
+``{"ok": ..., "result"/"error": ...}``), so typed errors come back typed. Calls are
+at-most-once: a call whose worker dies is not answered; it fails with
+``TaskTimeoutError`` at ``timeout``, or is sent again (to another worker) when the task
+is marked ``idempotent: true``.
+
+Shutdown: the runtime stops taking work (``wait_stopping``), the subscriptions are
+drained (no new requests are taken; those already delivered finish and are answered),
+then the connection closes. asyncio only (nats-py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import anyio
+
+import assembler
+import runner
+from runner.errors import RunnerError, ShuttingDown, TaskTimeoutError
+
+from ._serializer import SerializerError, dump_bytes, loads
+from ._wire import (
+    INTERNAL,
+    REQUEST_ID,
+    TunnelError,
+    TunnelUnavailable,
+    from_tunnel,
+    rebuild,
+    select,
+    typed,
+)
+
+log = logging.getLogger("assemble.tunnel")
+
+QUEUE = "workers"
+ORIGIN = "x-assemble-origin"
+REQUEST_ID_HEADER = "x-runner-request-id"
+SUBJECT_TOKEN = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
+
+_IDS = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "url": {
+            "type": "string",
+            "pattern": "^(nats|tls|ws|wss)://",
+            "default": "nats://127.0.0.1:4222",
+            "description": "the NATS server (`nats://user:password@host:4222`)",
+        },
+        "serve": {
+            **_IDS,
+            "description": "ids or globs of the tasks this process serves (in the queue "
+            "group `workers`: the processes serving a task share its calls)",
+        },
+        "call": {
+            **_IDS,
+            "description": "ids or globs of the tasks routed to whoever serves them "
+            "(declare them `remote: true`)",
+        },
+        "events": {
+            **_IDS,
+            "description": "ids or globs of the events mirrored to every node (at most once)",
+        },
+        "timeout": {
+            **assembler.DURATION,
+            "default": "30s",
+            "description": "the longest a remote call may take; past it: TaskTimeoutError (504)",
+        },
+        "retries": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 10,
+            "default": 2,
+            "description": "extra attempts for tasks marked `idempotent: true`, when no "
+            "answer came within `timeout` (a worker died) or nobody served the task",
+        },
+        "max_in_flight": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 256,
+            "description": "calls this process serves at once; more wait in NATS",
+        },
+        "subject_prefix": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_\\-]+(\\.[A-Za-z0-9_\\-]+)*$",
+            "default": "assemble",
+            "description": "the first tokens of every subject (one per app or environment)",
+        },
+    },
+    "additionalProperties": False,
+}
+
+
+class NatsTunnelError(TunnelError):
+    """``tunnel.nats`` could not start: NATS is unreachable, or an id is not a subject."""
+
+    code = "tunnel.nats_failed"
+
+
+def safe_url(url: str) -> str:
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
+    config = dict(config or {})
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise NatsTunnelError(
+            "tunnel.nats needs the asyncio backend: nats-py runs on asyncio only",
+            hint="run the app on asyncio (the default: drop --backend trio)",
+        ) from None
+    try:
+        import nats
+        from nats.errors import NoRespondersError
+        from nats.errors import TimeoutError as NatsTimeout
+    except ImportError:
+        raise NatsTunnelError(
+            "tunnel.nats needs nats-py, which is not installed",
+            hint='install assemble[nats] (pip install "assemble[nats]")',
+        ) from None
+    rt = runner.current_runtime.use()
+    url = str(config.get("url", "nats://127.0.0.1:4222"))
+    prefix = str(config.get("subject_prefix", "assemble"))
+    timeout = assembler.duration(config.get("timeout", "30s"))
+    retries = int(config.get("retries", 2))
+    limit = anyio.Semaphore(int(config.get("max_in_flight", 256)))
+    origin = uuid.uuid4().hex  # this process, on the bus
+    serve = select(config.get("serve") or (), rt.store.tasks)
+    call = select(config.get("call") or (), rt.store.tasks)
+    events = select(config.get("events") or (), rt.store.events)
+    for kind, ids in (("task", serve + call), ("event", events)):
+        for i in ids:
+            if not SUBJECT_TOKEN.match(i):
+                raise NatsTunnelError(
+                    f"tunnel.nats cannot carry {kind} {i!r}: its id is not a NATS subject",
+                    hint="use ids of letters, digits, `_`, `-` and dots",
+                )
+    try:
+        nc = await nats.connect(
+            url,
+            connect_timeout=min(timeout, 5.0),
+            max_reconnect_attempts=-1,
+            allow_reconnect=True,
+            name=f"assemble {rt.store.root.id}",
+        )
+    except Exception as exc:
+        raise NatsTunnelError(
+            f"tunnel.nats cannot reach NATS at {safe_url(url)}: {type(exc).__name__}: {exc}",
+            hint="start nats-server, or fix `url`",
+        ) from None
+
+    def subject(kind: str, id: str) -> str:
+        return f"{prefix}.{kind}.{id}"
+
+    # -- serving ----------------------------------------------------------------------
+
+    async def answer(msg: Any, tid: str, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        headers = msg.headers or {}
+        given = headers.get(REQUEST_ID_HEADER, "")
+        rid = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        started = False
+        async with limit:
+            try:
+                # accepted before the subscription's callback returns: a call delivered
+                # before shutdown began is drained, not refused
+                async with rt.accepted(f"NATS call of {tid!r}"):
+                    started = True
+                    task_status.started()
+                    body = loads(msg.data) if msg.data else None
+                    if isinstance(body, dict) and "input" in body:
+                        body = body["input"]
+                    request = runner.Request(rid, dict(headers), "nats")
+                    with runner.current_request.provide(request):
+                        result = await rt.run_task(tid, body)
+                    reply: dict[str, Any] = {"ok": True, "result": result}
+            except SerializerError:
+                error = {"code": "INVALID_JSON", "message": "Invalid JSON body"}
+                reply = {"ok": False, "error": error}
+            except Exception as exc:
+                found = typed(exc)
+                if found is None:
+                    log.error(
+                        "tunnel.nats: task %r failed (request %s)",
+                        tid,
+                        rid,
+                        exc_info=exc,
+                        extra={"request_id": rid},
+                    )
+                reply = {"ok": False, "error": found[1] if found else INTERNAL}
+            finally:
+                if not started:  # refused (shutting down): the subscription goes on
+                    task_status.started()
+            try:
+                data = dump_bytes(reply)
+            except SerializerError as exc:
+                log.error("tunnel.nats: the result of %r cannot be sent: %s", tid, exc)
+                data = dump_bytes({"ok": False, "error": INTERNAL})
+            if msg.reply:
+                try:
+                    await msg.respond(data)
+                except Exception as exc:  # the connection is gone: the caller times out
+                    log.warning("tunnel.nats: could not answer a call of %r: %s", tid, exc)
+
+    async def deliver(msg: Any, eid: str) -> None:
+        if (msg.headers or {}).get(ORIGIN) == origin:
+            return  # our own publication: the local hooks already ran
+        try:
+            payload = loads(msg.data) if msg.data else None
+        except SerializerError as exc:
+            log.warning("tunnel.nats: dropped an unreadable %r event: %s", eid, exc)
+            return
+        token = from_tunnel.set(eid)
+        try:
+            await rt.emit(eid, payload)
+        except ShuttingDown:
+            pass  # arrived while stopping: at most once, so it is dropped
+        except Exception as exc:
+            log.error("tunnel.nats: hooks of event %r failed", eid, exc_info=exc)
+        finally:
+            from_tunnel.reset(token)
+
+    # -- calling ----------------------------------------------------------------------
+
+    def caller(tid: str, idempotent: bool) -> Callable[[Any], Awaitable[Any]]:
+        to = subject("task", tid)
+
+        async def call_remote(input: Any) -> Any:
+            try:
+                data = dump_bytes({"input": input})
+            except SerializerError as exc:
+                raise TunnelError(
+                    f"remote task {tid!r}: the input cannot be sent: {exc}",
+                    hint="send JSON values, datetimes, sets, bytes (see docs/tunnels.md)",
+                ) from None
+            headers = {ORIGIN: origin}
+            request = runner.current_request.try_use()
+            if request is not None and REQUEST_ID.match(request.id):
+                headers[REQUEST_ID_HEADER] = request.id
+            try:
+                reply = await nc.request(to, data, timeout=timeout, headers=headers)
+            except NoRespondersError:
+                raise TunnelUnavailable(
+                    f"remote task {tid!r}: no process serves it on NATS",
+                    hint="start a worker whose tunnel.nats `serve` lists it",
+                ) from None
+            except NatsTimeout:
+                raise TaskTimeoutError(tid, timeout) from None
+            try:
+                envelope = loads(reply.data)
+            except SerializerError:
+                envelope = None
+            if isinstance(envelope, dict) and envelope.get("ok") is True:
+                return envelope.get("result")
+            error = envelope.get("error") if isinstance(envelope, dict) else None
+            if not isinstance(error, dict):
+                raise TunnelError(f"remote task {tid!r}: the answer is not a Runner envelope")
+            status = error.get("httpCode")
+            raise rebuild(error, status if isinstance(status, int) else 500)
+
+        async def call_with_retries(input: Any) -> Any:
+            attempt = 0
+            while True:
+                try:
+                    return await call_remote(input)
+                except (TunnelUnavailable, TaskTimeoutError) as exc:
+                    # nobody served it, or no answer in time (a worker died): again, for
+                    # a task that may run twice
+                    if not idempotent or attempt >= retries:
+                        raise
+                    failure: BaseException = exc
+                except RunnerError as exc:
+                    # a draining worker refused it before running it: safe for any task
+                    if exc.code != "runner.shutting_down" or attempt >= retries:
+                        raise
+                    failure = exc
+                attempt += 1
+                log.info("tunnel.nats: %r again after %s", tid, type(failure).__name__)
+                await anyio.sleep(min(0.05 * 2**attempt, 1.0))
+
+        return call_with_retries
+
+    def publisher(eid: str) -> Callable[[Any], Awaitable[None]]:
+        to = subject("event", eid)
+
+        async def publish(payload: Any) -> None:
+            if from_tunnel.get() == eid:
+                return  # it came from the bus: not sent out again
+            await nc.publish(to, dump_bytes(payload), headers={ORIGIN: origin})
+
+        return publish
+
+    subscriptions: list[Any] = []
+    owner = f"tunnel.nats {safe_url(url)}"
+    try:
+        async with anyio.create_task_group() as tg:
+
+            def served(tid: str) -> Callable[[Any], Awaitable[None]]:
+                async def on_call(msg: Any) -> None:
+                    await tg.start(partial(answer, msg, tid))  # returns once accepted
+
+                return on_call
+
+            def mirrored(eid: str) -> Callable[[Any], Awaitable[None]]:
+                async def on_event(msg: Any) -> None:
+                    tg.start_soon(deliver, msg, eid)
+
+                return on_event
+
+            for tid in serve:
+                sub = await nc.subscribe(subject("task", tid), queue=QUEUE, cb=served(tid))
+                subscriptions.append(sub)
+            for eid in events:
+                subscriptions.append(await nc.subscribe(subject("event", eid), cb=mirrored(eid)))
+                rt.mirror(eid, publisher(eid))
+            for tid in call:
+                meta = rt.store.tasks[tid].meta or {}
+                rt.route(tid, caller(tid, bool(meta.get("idempotent"))), owner=owner)
+            await nc.flush()
+
+            async def drain_when_stopping() -> None:
+                await rt.wait_stopping()
+                for sub in subscriptions:  # stop taking work; what arrived is answered
+                    with contextlib.suppress(Exception):  # closed by a lost connection
+                        await sub.drain()
+
+            tg.start_soon(drain_when_stopping)
+            yield nc  # on exit the group waits for the answers still being sent
+    finally:
+        with anyio.CancelScope(shield=True):
+            try:
+                await nc.drain()
+            except Exception:
+                await nc.close()

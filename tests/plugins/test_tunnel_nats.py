@@ -1,0 +1,329 @@
+"""``tunnel.nats``: remote tasks and events across processes, on the machine's real NATS.
+
+In-process pairs (a worker app and a caller app in one event loop, each test on its own
+subject prefix) pin the behaviour; the scale-out tests run 3 workers as real
+``assemble run worker.yaml`` processes and call them from this process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import runner
+from assemble_tunnel import RemoteError, TunnelUnavailable
+from runner.errors import TaskTimeoutError, ValidationError
+
+from ._apps import app, problems
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # nats-py runs on asyncio only
+
+
+WORKER_CODE = """
+import os
+import anyio
+import runner
+
+HEARD = []
+
+async def work(input):
+    await anyio.sleep(input.get("seconds", 0) if isinstance(input, dict) else 0)
+    return {"pid": os.getpid(), "echo": input,
+            "request": runner.current_request.use().id}
+
+def boom(input):
+    raise KeyError("secret-detail")
+
+def on_ping(emission):
+    HEARD.append(emission.data)
+"""
+
+WORKER = """
+assemble: 1
+id: worker
+resources:
+  bus:
+    use: tunnel.nats
+    config:
+      url: "${env.NATS_URL:-nats://127.0.0.1:4222}"
+      subject_prefix: "${env.PREFIX}"
+      serve: [jobs.work, jobs.work_again, jobs.boom, jobs.strict]
+      events: [ping]
+events:
+  ping: {}
+hooks:
+  heard: {on: ping, run: worker_code:on_ping}
+tasks:
+  jobs.work: {run: worker_code:work}
+  jobs.work_again: {run: worker_code:work}
+  jobs.boom: {run: worker_code:boom}
+  jobs.strict:
+    run: worker_code:work
+    input_schema: {type: object, required: [n], properties: {n: {type: integer}}}
+"""
+
+CALLER_CODE = """
+HEARD = []
+
+def on_ping(emission):
+    HEARD.append(emission.data)
+"""
+
+CALLER = """
+assemble: 1
+id: caller
+resources:
+  bus:
+    use: tunnel.nats
+    config:
+      url: "${env.NATS_URL:-nats://127.0.0.1:4222}"
+      subject_prefix: "${env.PREFIX}"
+      call: ["jobs.*", nobody.home]
+      events: [ping]
+      timeout: "${env.TIMEOUT:-5s}"
+      retries: 3
+events:
+  ping: {}
+hooks:
+  heard: {on: ping, run: caller_code:on_ping}
+tasks:
+  jobs.work: {remote: true, idempotent: true}
+  jobs.work_again: {remote: true}
+  jobs.boom: {remote: true}
+  jobs.strict: {remote: true}
+  nobody.home: {remote: true}
+"""
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test{uuid.uuid4().hex[:10]}"
+
+
+@asynccontextmanager
+async def node(
+    tmp_path: Path, name: str, manifest: str, env: dict[str, str], **code: str
+) -> AsyncIterator[runner.Runtime]:
+    folder = tmp_path / name
+    folder.mkdir(exist_ok=True)
+    async with runner.run(app(folder, manifest, env, **code)) as rt:
+        yield rt
+
+
+async def test_a_remote_call_round_trip_with_typed_errors(
+    tmp_path: Path, nats_url: str, prefix: str
+) -> None:
+    env = {"PREFIX": prefix, "NATS_URL": nats_url}
+    async with (
+        node(tmp_path, "w", WORKER, env, worker_code=WORKER_CODE),
+        node(tmp_path, "c", CALLER, env, caller_code=CALLER_CODE) as caller,
+    ):
+        with runner.current_request.provide(runner.Request("req-nats-1")):
+            got = await caller.run_task("jobs.work", {"n": 1})
+        assert got["pid"] == os.getpid() and got["echo"] == {"n": 1}
+        assert got["request"] == "req-nats-1"  # the request id crossed the bus
+        with pytest.raises(ValidationError) as invalid:
+            await caller.run_task("jobs.strict", {"n": "one"})
+        assert invalid.value.field == "n"
+        with pytest.raises(RemoteError) as untyped:
+            await caller.run_task("jobs.boom")
+        assert (untyped.value.code, untyped.value.message) == ("INTERNAL_ERROR", "Internal Error")
+        assert "secret-detail" not in str(untyped.value)
+
+
+async def test_nobody_serving_fails_fast_not_after_the_timeout(
+    tmp_path: Path, nats_url: str, prefix: str
+) -> None:
+    env = {"PREFIX": prefix, "NATS_URL": nats_url, "TIMEOUT": "20s"}
+    async with node(tmp_path, "c", CALLER, env, caller_code=CALLER_CODE) as caller:
+        start = time.monotonic()
+        with pytest.raises(TunnelUnavailable, match="no process serves it"):
+            await caller.run_task("nobody.home")
+        assert time.monotonic() - start < 5  # NATS says "no responders" at once
+
+
+async def test_a_call_past_the_timeout_is_a_timeout_error(
+    tmp_path: Path, nats_url: str, prefix: str
+) -> None:
+    env = {"PREFIX": prefix, "NATS_URL": nats_url, "TIMEOUT": "300ms"}
+    async with (
+        node(tmp_path, "w", WORKER, env, worker_code=WORKER_CODE),
+        node(tmp_path, "c", CALLER, env, caller_code=CALLER_CODE) as caller,
+    ):
+        with pytest.raises(TaskTimeoutError):
+            await caller.run_task("jobs.work_again", {"seconds": 3})  # not idempotent
+
+
+async def test_events_reach_every_other_node_once(
+    tmp_path: Path, nats_url: str, prefix: str
+) -> None:
+    env = {"PREFIX": prefix, "NATS_URL": nats_url}
+    async with (
+        node(tmp_path, "w", WORKER, env, worker_code=WORKER_CODE),
+        node(tmp_path, "c", CALLER, env, caller_code=CALLER_CODE) as caller,
+    ):
+        import caller_code  # type: ignore[import-not-found]
+        import worker_code  # type: ignore[import-not-found]
+
+        await caller.emit("ping", {"n": 1})
+        with anyio.fail_after(5):
+            while not worker_code.HEARD:
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.2)  # anything doubled or echoed would have arrived by now
+        assert worker_code.HEARD == [{"n": 1}]
+        assert caller_code.HEARD == [{"n": 1}]  # its own hooks, once: no echo
+
+
+def test_validate_knows_nats_routes(tmp_path: Path) -> None:
+    manifest = """
+    assemble: 1
+    id: v
+    resources:
+      bus: {use: tunnel.nats, config: {call: [a, ghost], serve: [b]}}
+    tasks:
+      a: {remote: true}
+      b: {run: m:f}
+      c: {remote: true}
+    """
+    (tmp_path / "m.py").write_text("def f(input):\n    return 1\n")
+    found = sorted((code, message) for code, _, _, message in problems(tmp_path, manifest))
+    assert found == [
+        (
+            "tunnel/not-routed",
+            "task 'c' is `remote: true` but no tunnel routes it: every call would fail",
+        ),
+        ("tunnel/unknown-id", "tunnel.nats 'bus' lists task 'ghost', which is not declared"),
+    ]
+
+
+# -- real worker processes ------------------------------------------------------------
+
+
+@pytest.fixture
+def workers(tmp_path: Path, nats_url: str, prefix: str) -> Iterator[list[subprocess.Popen[str]]]:
+    """3 `assemble run worker.yaml` processes serving the jobs on this test's prefix."""
+    folder = tmp_path / "worker"
+    folder.mkdir()
+    (folder / "worker.yaml").write_text(WORKER)
+    (folder / "worker_code.py").write_text(WORKER_CODE)
+    env = {**os.environ, "PREFIX": prefix, "NATS_URL": nats_url}
+    env.pop("ASSEMBLE_PLUGINS", None)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "assembler", "run", str(folder / "worker.yaml")],
+            env=env,
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stderr is not None
+            line = proc.stderr.readline()  # "assemble: worker is running ..." once subscribed
+            assert "is running" in line, line + proc.stderr.read()
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+            if proc.stderr:
+                proc.stderr.close()
+
+
+async def test_600_concurrent_calls_are_shared_by_3_workers(
+    tmp_path: Path, nats_url: str, prefix: str, workers: list[subprocess.Popen[str]]
+) -> None:
+    env = {"PREFIX": prefix, "NATS_URL": nats_url, "TIMEOUT": "20s"}
+    pids: list[int] = []
+    async with node(tmp_path, "c", CALLER, env, caller_code=CALLER_CODE) as caller:
+
+        async def one(i: int) -> None:
+            got = await caller.run_task("jobs.work", {"i": i, "seconds": 0.01})
+            assert got["echo"]["i"] == i
+            pids.append(got["pid"])
+
+        async with anyio.create_task_group() as tg:
+            for i in range(600):
+                tg.start_soon(one, i)
+    counts = Counter(pids)
+    assert sum(counts.values()) == 600
+    assert set(counts) == {p.pid for p in workers}
+    assert min(counts.values()) >= 120, counts  # each worker served at least 20 %
+
+
+async def test_a_killed_worker_fails_or_retries_its_calls_and_the_rest_carry_on(
+    tmp_path: Path, nats_url: str, prefix: str, workers: list[subprocess.Popen[str]]
+) -> None:
+    env = {"PREFIX": prefix, "NATS_URL": nats_url, "TIMEOUT": "2s"}
+    victim = workers[0]
+    outcomes: dict[str, list[Any]] = {"idempotent": [], "once": []}
+    async with node(tmp_path, "c", CALLER, env, caller_code=CALLER_CODE) as caller:
+
+        async def call(kind: str, task: str) -> None:
+            try:
+                got = await caller.run_task(task, {"seconds": 1})
+                outcomes[kind].append(got["pid"])
+            except Exception as exc:
+                outcomes[kind].append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(15):
+                tg.start_soon(call, "idempotent", "jobs.work")
+                tg.start_soon(call, "once", "jobs.work_again")
+            await anyio.sleep(0.4)  # every call is running on some worker
+            victim.send_signal(signal.SIGKILL)
+        # idempotent calls that were on the victim ran again elsewhere: all answered
+        assert all(isinstance(o, int) and o != victim.pid for o in outcomes["idempotent"]), (
+            outcomes["idempotent"]
+        )
+        lost = [o for o in outcomes["once"] if not isinstance(o, int)]
+        assert lost, "some calls were on the killed worker"
+        assert all(isinstance(o, TaskTimeoutError) for o in lost), lost  # typed
+        for _ in range(20):  # later calls all succeed on the others
+            got = await caller.run_task("jobs.work_again", {"seconds": 0})
+            assert got["pid"] in {workers[1].pid, workers[2].pid}
+
+
+async def test_sigterm_on_a_worker_lets_its_calls_in_flight_finish(
+    tmp_path: Path, nats_url: str, prefix: str, workers: list[subprocess.Popen[str]]
+) -> None:
+    env = {"PREFIX": prefix, "NATS_URL": nats_url, "TIMEOUT": "10s"}
+    stopping = workers[0]
+    results: list[Any] = []
+    async with node(tmp_path, "c", CALLER, env, caller_code=CALLER_CODE) as caller:
+
+        async def call() -> None:
+            try:
+                results.append(await caller.run_task("jobs.work_again", {"seconds": 1}))
+            except Exception as exc:
+                results.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(30):
+                tg.start_soon(call)
+            await anyio.sleep(0.3)
+            stopping.send_signal(signal.SIGTERM)
+    assert all(isinstance(r, dict) for r in results), results  # every call answered
+    assert stopping.pid in {r["pid"] for r in results}  # including those it was running
+    assert stopping.wait(10) == 0
