@@ -46,11 +46,12 @@ _STATES = ("starting", "running", "draining", "disposing", "disposed")
 class _Entry:
     """A task or an event at run time: ``chain`` does the work, ``call`` guards it."""
 
-    __slots__ = ("call", "chain", "composed", "definition")
+    __slots__ = ("call", "chain", "composed", "definition", "local")
 
     def __init__(self, definition: Task | Event) -> None:
         self.definition = definition
         self.composed = False
+        self.local: Chain | None = None  # an event's own hooks (under any mirror/divert)
         self.chain: Chain
         self.call: Callable[[Any], Coroutine[Any, Any, Any]]
 
@@ -150,9 +151,7 @@ class Runtime:
         """After ``event``'s local hooks ran, ``await send(payload)`` too (a tunnel client).
 
         A failure of ``send`` propagates to the emitter, like a failing hook."""
-        entry = self._events.get(event if isinstance(event, str) else event.id)
-        if entry is None:
-            raise self._unknown("event", event, self._events)
+        entry = self._event(event)
         local = entry.chain
 
         async def mirrored(payload: Any) -> None:
@@ -160,6 +159,48 @@ class Runtime:
             await send(payload)
 
         entry.chain = mirrored
+
+    def divert(self, event: Event | str, send: Chain) -> None:
+        """Emits of ``event`` go to ``await send(payload)`` instead of its local hooks
+        (after the payload's schema check): for a tunnel that queues the event, whose
+        hooks then run where it is consumed, through :meth:`deliver`."""
+        entry = self._event(event)
+        definition = entry.definition
+        assert isinstance(definition, Event)
+        schema, eid = definition.payload_schema, definition.id
+
+        async def diverted(payload: Any) -> None:
+            if schema is not None:
+                schema.check(payload, "payload", eid)  # type: ignore[union-attr]
+            await send(payload)
+
+        entry.chain = diverted
+
+    async def deliver(self, event: Event | str, payload: Any = None) -> None:
+        """Run ``event``'s local hooks for ``payload``, skipping any mirror or diversion:
+        for a tunnel bringing the event from elsewhere. Refused with
+        :class:`ShuttingDown` once shutdown began, like :meth:`emit`."""
+        entry = self._event(event)
+        local = entry.local
+        assert local is not None
+        if self._accepted.get() and self._state < _DISPOSING:
+            await local(payload)
+            return
+        if self._state > _RUNNING:
+            raise ShuttingDown(f"delivery of {entry.definition.id!r}")
+        self._inflight += 1
+        token = self._accepted.set(True)
+        try:
+            await local(payload)
+        finally:
+            self._accepted.reset(token)
+            self._done_one()
+
+    def _event(self, event: Event | str) -> _Entry:
+        entry = self._events.get(event if isinstance(event, str) else event.id)
+        if entry is None:
+            raise self._unknown("event", event, self._events)
+        return entry
 
     @property
     def shutting_down(self) -> bool:
@@ -344,7 +385,7 @@ class Runtime:
                 if emission._stopped:
                     return
 
-        entry.chain = dispatch
+        entry.chain = entry.local = dispatch
         entry.call = self._guard(entry, f"emit of {eid!r}")
         return entry
 

@@ -84,6 +84,25 @@ SCHEMA: dict[str, Any] = {
             **_IDS,
             "description": "ids or globs of the events mirrored to every node (at most once)",
         },
+        "durable_events": {
+            **_IDS,
+            "description": "ids or globs of the events delivered through JetStream: "
+            "at least once, to one of the processes listing them, acknowledged after "
+            "its hooks ran",
+        },
+        "ack_wait": {
+            **assembler.DURATION,
+            "default": "30s",
+            "description": "how long a durable event may stay unacknowledged (its hooks "
+            "running) before JetStream delivers it again, maybe elsewhere",
+        },
+        "max_deliver": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 5,
+            "description": "deliveries of one durable event before JetStream gives up on "
+            "it (its hooks keep failing); it is logged each time",
+        },
         "timeout": {
             **assembler.DURATION,
             "default": "30s",
@@ -152,16 +171,24 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
     serve = select(config.get("serve") or (), rt.store.tasks)
     call = select(config.get("call") or (), rt.store.tasks)
     events = select(config.get("events") or (), rt.store.events)
-    for kind, ids in (("task", serve + call), ("event", events)):
+    durable = select(config.get("durable_events") or (), rt.store.events)
+    ack_wait = assembler.duration(config.get("ack_wait", "30s"))
+    max_deliver = int(config.get("max_deliver", 5))
+    for kind, ids in (("task", serve + call), ("event", events + durable)):
         for i in ids:
             if not SUBJECT_TOKEN.match(i):
                 raise NatsTunnelError(
                     f"tunnel.nats cannot carry {kind} {i!r}: its id is not a NATS subject",
                     hint="use ids of letters, digits, `_`, `-` and dots",
                 )
+
+    async def on_error(exc: Exception) -> None:  # nats-py would print to stderr
+        log.warning("tunnel.nats: %s: %s", type(exc).__name__, exc)
+
     try:
         nc = await nats.connect(
             url,
+            error_cb=on_error,
             connect_timeout=min(timeout, 5.0),
             max_reconnect_attempts=-1,
             allow_reconnect=True,
@@ -313,6 +340,57 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
 
         return publish
 
+    # -- durable events (JetStream) ------------------------------------------------------
+
+    stream = re.sub(r"[^A-Za-z0-9_-]", "_", prefix) + "_DURABLE"
+
+    def durable_publisher(eid: str) -> Callable[[Any], Awaitable[None]]:
+        to = subject("durable", eid)
+
+        async def publish(payload: Any) -> None:
+            await js.publish(to, dump_bytes(payload), headers={ORIGIN: origin})  # stored
+
+        return publish
+
+    async def consume(eid: str, psub: Any) -> None:
+        """Pull the event, run its hooks here, acknowledge; a failure is delivered again."""
+        while not rt.shutting_down:
+            try:
+                batch = await psub.fetch(batch=1, timeout=0.5)  # returns on the first
+            except NatsTimeout:
+                continue
+            except Exception as exc:  # the connection is reconnecting
+                log.warning("tunnel.nats: fetching %r failed: %s", eid, exc)
+                await anyio.sleep(0.5)
+                continue
+            for msg in batch:
+                try:
+                    payload = loads(msg.data) if msg.data else None
+                except SerializerError as exc:
+                    log.error("tunnel.nats: dropped an unreadable durable %r: %s", eid, exc)
+                    await msg.term()
+                    continue
+                token = from_tunnel.set(eid)
+                try:
+                    await rt.deliver(eid, payload)
+                except ShuttingDown:
+                    await msg.nak()  # another process takes it
+                    continue
+                except Exception as exc:
+                    tries = getattr(msg.metadata, "num_delivered", 0)
+                    log.error(
+                        "tunnel.nats: hooks of durable event %r failed (delivery %s of %s)",
+                        eid,
+                        tries,
+                        max_deliver,
+                        exc_info=exc,
+                    )
+                    await msg.nak(delay=min(2.0**tries, 30.0))
+                    continue
+                finally:
+                    from_tunnel.reset(token)
+                await msg.ack()
+
     subscriptions: list[Any] = []
     owner = f"tunnel.nats {safe_url(url)}"
     try:
@@ -339,6 +417,19 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
             for tid in call:
                 meta = rt.store.tasks[tid].meta or {}
                 rt.route(tid, caller(tid, bool(meta.get("idempotent"))), owner=owner)
+            if durable:
+                js = nc.jetstream()
+                await _stream(js, stream, f"{prefix}.durable.>")
+                for eid in durable:
+                    name = f"{stream}-{eid.replace('.', '_')}"
+                    psub = await js.pull_subscribe(
+                        subject("durable", eid),
+                        durable=name,
+                        stream=stream,
+                        config=_consumer(ack_wait, max_deliver),
+                    )
+                    rt.divert(eid, durable_publisher(eid))
+                    tg.start_soon(consume, eid, psub)
             await nc.flush()
 
             async def drain_when_stopping() -> None:
@@ -351,7 +442,32 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
             yield nc  # on exit the group waits for the answers still being sent
     finally:
         with anyio.CancelScope(shield=True):
-            try:
-                await nc.drain()
-            except Exception:
-                await nc.close()
+            # the subscriptions were drained when shutdown began and the answers sent:
+            # flush what is still buffered (events, acks), then close
+            with contextlib.suppress(Exception):
+                await nc.flush(timeout=2)
+            await nc.close()
+
+
+async def _stream(js: Any, name: str, subjects: str) -> None:
+    """The work-queue stream of the durable events (made once; kept across restarts)."""
+    from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+    from nats.js.errors import NotFoundError
+
+    try:
+        await js.stream_info(name)
+    except NotFoundError:
+        await js.add_stream(
+            StreamConfig(
+                name=name,
+                subjects=[subjects],
+                retention=RetentionPolicy.WORK_QUEUE,
+                storage=StorageType.FILE,
+            )
+        )
+
+
+def _consumer(ack_wait: float, max_deliver: int) -> Any:
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    return ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait, max_deliver=max_deliver)

@@ -327,3 +327,150 @@ async def test_sigterm_on_a_worker_lets_its_calls_in_flight_finish(
     assert all(isinstance(r, dict) for r in results), results  # every call answered
     assert stopping.pid in {r["pid"] for r in results}  # including those it was running
     assert stopping.wait(10) == 0
+
+
+# -- durable events (JetStream) -------------------------------------------------------
+
+DURABLE_CODE = """
+import os
+import anyio
+
+async def record(emission):
+    n = emission.data["n"]
+    slow_in = emission.data.get("slow_in")
+    if slow_in and slow_in == os.environ.get("WORKER_NAME"):
+        await anyio.sleep(30)  # killed before it acknowledges
+    with open(os.environ["HANDLED"], "a") as f:
+        f.write(f"{os.environ.get('WORKER_NAME', 'caller')} {n}\\n")
+"""
+
+DURABLE = """
+assemble: 1
+id: durable_worker
+resources:
+  bus:
+    use: tunnel.nats
+    config:
+      url: "${env.NATS_URL:-nats://127.0.0.1:4222}"
+      subject_prefix: "${env.PREFIX}"
+      durable_events: [order.placed]
+      ack_wait: 1s
+events:
+  order.placed: {payload_schema: {type: object, required: [n]}}
+hooks:
+  record: {on: order.placed, run: durable_code:record}
+"""
+
+
+def start_durable_workers(
+    tmp_path: Path, env: dict[str, str], names: list[str]
+) -> list[subprocess.Popen[str]]:
+    folder = tmp_path / "durable"
+    folder.mkdir(exist_ok=True)
+    (folder / "worker.yaml").write_text(DURABLE)
+    (folder / "durable_code.py").write_text(DURABLE_CODE)
+    base = {**os.environ, **env}
+    base.pop("ASSEMBLE_PLUGINS", None)
+    procs = []
+    for name in names:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "assembler", "run", str(folder / "worker.yaml")],
+            env={**base, "WORKER_NAME": name},
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert "is running" in line, line + proc.stderr.read()
+        procs.append(proc)
+    return procs
+
+
+def handled(path: Path) -> list[tuple[str, int]]:
+    if not path.exists():
+        return []
+    return [(w, int(n)) for w, n in (line.split() for line in path.read_text().splitlines())]
+
+
+async def wait_for(path: Path, count: int, seconds: float) -> list[tuple[str, int]]:
+    with anyio.fail_after(seconds):
+        while len({n for _, n in handled(path)}) < count:
+            await anyio.sleep(0.05)
+    return handled(path)
+
+
+async def publish_raw(nats_url: str, prefix: str, payload: dict[str, Any]) -> None:
+    """Emit through JetStream from outside any app (a producer with no consumer)."""
+    import nats
+
+    from assemble_tunnel import dumps
+
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.jetstream().publish(f"{prefix}.durable.order.placed", dumps(payload).encode())
+    finally:
+        await nc.close()
+
+
+async def purge(nats_url: str, prefix: str) -> None:
+    import nats
+
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.jetstream().delete_stream(f"{prefix}_DURABLE")
+    except Exception:
+        pass
+    finally:
+        await nc.close()
+
+
+async def test_1000_durable_events_across_2_consumers_all_handled(
+    tmp_path: Path, nats_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "handled.txt"
+    monkeypatch.setenv("HANDLED", str(path))  # the emitter consumes too (same manifest)
+    env = {"PREFIX": prefix, "NATS_URL": nats_url, "HANDLED": str(path)}
+    procs = start_durable_workers(tmp_path, env, ["a", "b"])
+    try:
+        async with node(tmp_path, "emitter", DURABLE, env, durable_code=DURABLE_CODE) as rt:
+            for n in range(1000):
+                await rt.emit("order.placed", {"n": n})  # stored in JetStream when it returns
+            seen = await wait_for(path, 1000, 60)
+        assert {n for _, n in seen} == set(range(1000))  # none lost
+        by = Counter(w for w, _ in seen)
+        assert by["a"] > 0 and by["b"] > 0, by  # shared by the consumers
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(10)
+            assert proc.stderr is not None
+            proc.stderr.close()
+        await purge(nats_url, prefix)
+
+
+async def test_a_durable_event_whose_consumer_died_is_delivered_again(
+    tmp_path: Path, nats_url: str, prefix: str
+) -> None:
+    path = tmp_path / "handled.txt"
+    env = {"PREFIX": prefix, "NATS_URL": nats_url, "HANDLED": str(path)}
+    (slow,) = start_durable_workers(tmp_path, env, ["slow"])
+    survivor: list[subprocess.Popen[str]] = []
+    try:
+        await publish_raw(nats_url, prefix, {"n": 1, "slow_in": "slow"})  # stored
+        await anyio.sleep(1.0)  # "slow" fetched it and sleeps in its hook
+        slow.send_signal(signal.SIGKILL)
+        slow.wait(10)
+        assert handled(path) == []  # never acknowledged
+        survivor = start_durable_workers(tmp_path, env, ["survivor"])
+        seen = await wait_for(path, 1, 20)  # ack_wait (1 s) passed: delivered again
+        assert seen == [("survivor", 1)]
+    finally:
+        for proc in [slow, *survivor]:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+            assert proc.stderr is not None
+            proc.stderr.close()
+        await purge(nats_url, prefix)

@@ -316,3 +316,66 @@ async def test_a_mirrored_event_is_sent_after_its_local_hooks() -> None:
         with pytest.raises(NotRegisteredError):
             rt.mirror("nope", send)
     assert order == ["local 1", "sent 1"]
+
+
+async def test_a_diverted_event_is_sent_and_its_hooks_run_on_delivery() -> None:
+    heard: list[Any] = []
+    sent: list[Any] = []
+
+    async def send(payload: Any) -> None:
+        sent.append(payload)
+
+    app = Resource(
+        "app",
+        register=[
+            Event("e", payload_schema={"type": "object", "required": ["n"]}),
+            Hook("h", on="e", run=lambda em: heard.append(em.data)),
+        ],
+    )
+    async with runner.run(app) as rt:
+        rt.divert("e", send)
+        await rt.emit("e", {"n": 1})
+        assert (sent, heard) == ([{"n": 1}], [])  # queued, not run here
+        with pytest.raises(runner.errors.ValidationError):
+            await rt.emit("e", {})  # the payload is still checked before it goes
+        await rt.deliver("e", {"n": 2})  # brought back from the queue
+        assert heard == [{"n": 2}] and sent == [{"n": 1}]
+        with pytest.raises(NotRegisteredError):
+            rt.divert("nope", send)
+    with pytest.raises(runner.errors.ShuttingDown):
+        await rt.deliver("e", {"n": 3})
+
+
+async def test_delivery_is_drained_on_shutdown() -> None:
+    done: list[str] = []
+
+    async def slow(emission: Any) -> None:
+        await anyio.sleep(0.2)
+        done.append("hook")
+
+    app = Resource("app", register=[Event("e"), Hook("h", on="e", run=slow)])
+    async with anyio.create_task_group() as tg, runner.run(app) as rt:
+        tg.start_soon(rt.deliver, "e", None)
+        await anyio.sleep(0.05)
+    assert done == ["hook"]  # shutdown waited for it
+
+
+async def test_delivery_from_inside_accepted_work_runs_during_the_drain() -> None:
+    heard: list[Any] = []
+
+    async def relay(input: Any) -> None:
+        await anyio.sleep(0.1)  # shutdown begins meanwhile
+        await runner.current_runtime.use().deliver("e", input)
+
+    app = Resource(
+        "app",
+        register=[
+            Event("e"),
+            Hook("h", on="e", run=lambda em: heard.append(em.data)),
+            Task("relay", run=relay),
+        ],
+    )
+    async with anyio.create_task_group() as tg, runner.run(app) as rt:
+        tg.start_soon(rt.run_task, "relay", {"n": 1})
+        await anyio.sleep(0.02)
+    assert heard == [{"n": 1}]
