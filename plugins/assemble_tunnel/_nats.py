@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 import uuid
@@ -38,7 +39,7 @@ import anyio
 
 import assembler
 import runner
-from runner.errors import RunnerError, ShuttingDown, TaskTimeoutError
+from runner.errors import ShuttingDown, TaskTimeoutError
 
 from ._serializer import SerializerError, dump_bytes, loads
 from ._wire import (
@@ -55,6 +56,7 @@ from ._wire import (
 log = logging.getLogger("assemble.tunnel")
 
 QUEUE = "workers"
+REFUSED = "tunnel.refused"  # a stopping worker's answer to a call it did not start
 ORIGIN = "x-assemble-origin"
 REQUEST_ID_HEADER = "x-runner-request-id"
 SUBJECT_TOKEN = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
@@ -227,6 +229,12 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
             except SerializerError:
                 error = {"code": "INVALID_JSON", "message": "Invalid JSON body"}
                 reply = {"ok": False, "error": error}
+            except ShuttingDown as exc:
+                if started:  # raised inside the task: it ran (in part); not retryable
+                    reply = {"ok": False, "error": typed(exc)[1]}  # type: ignore[index]
+                else:  # refused before it ran: the caller may send it elsewhere
+                    error = {"code": REFUSED, "message": f"this worker is stopping: {exc.message}"}
+                    reply = {"ok": False, "error": error}
             except Exception as exc:
                 found = typed(exc)
                 if found is None:
@@ -305,6 +313,12 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
             error = envelope.get("error") if isinstance(envelope, dict) else None
             if not isinstance(error, dict):
                 raise TunnelError(f"remote task {tid!r}: the answer is not a Runner envelope")
+            if error.get("code") == REFUSED:
+                raise TunnelUnavailable(
+                    f"remote task {tid!r}: the worker that took it is stopping",
+                    hint="it did not run; it is sent to another worker",
+                    remote_code=REFUSED,
+                )
             status = error.get("httpCode")
             raise rebuild(error, status if isinstance(status, int) else 500)
 
@@ -314,16 +328,13 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
                 try:
                     return await call_remote(input)
                 except (TunnelUnavailable, TaskTimeoutError) as exc:
-                    # nobody served it, or no answer in time (a worker died): again, for
-                    # a task that may run twice
-                    if not idempotent or attempt >= retries:
+                    refused = isinstance(exc, TunnelError) and exc.remote_code == REFUSED
+                    # refused by a stopping worker before it ran: safe for any task; no
+                    # one served it, or no answer in time (a worker died): only for a
+                    # task that may run twice
+                    if not (refused or idempotent) or attempt >= retries:
                         raise
                     failure: BaseException = exc
-                except RunnerError as exc:
-                    # a draining worker refused it before running it: safe for any task
-                    if exc.code != "runner.shutting_down" or attempt >= retries:
-                        raise
-                    failure = exc
                 attempt += 1
                 log.info("tunnel.nats: %r again after %s", tid, type(failure).__name__)
                 await anyio.sleep(min(0.05 * 2**attempt, 1.0))
@@ -342,13 +353,22 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
 
     # -- durable events (JetStream) ------------------------------------------------------
 
-    stream = re.sub(r"[^A-Za-z0-9_-]", "_", prefix) + "_DURABLE"
+    stream = stream_name(prefix)
 
     def durable_publisher(eid: str) -> Callable[[Any], Awaitable[None]]:
         to = subject("durable", eid)
 
         async def publish(payload: Any) -> None:
-            await js.publish(to, dump_bytes(payload), headers={ORIGIN: origin})  # stored
+            assert js is not None
+            try:
+                await js.publish(to, dump_bytes(payload), headers={ORIGIN: origin})  # stored
+            except SerializerError:
+                raise
+            except Exception as exc:
+                raise TunnelUnavailable(
+                    f"durable event {eid!r} could not be stored: {type(exc).__name__}: {exc}",
+                    hint="check that NATS (with JetStream) runs",
+                ) from None
 
         return publish
 
@@ -368,13 +388,13 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
                     payload = loads(msg.data) if msg.data else None
                 except SerializerError as exc:
                     log.error("tunnel.nats: dropped an unreadable durable %r: %s", eid, exc)
-                    await msg.term()
+                    await _settle(msg.term())
                     continue
                 token = from_tunnel.set(eid)
                 try:
                     await rt.deliver(eid, payload)
                 except ShuttingDown:
-                    await msg.nak()  # another process takes it
+                    await _settle(msg.nak())  # another process takes it
                     continue
                 except Exception as exc:
                     tries = getattr(msg.metadata, "num_delivered", 0)
@@ -385,14 +405,24 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
                         max_deliver,
                         exc_info=exc,
                     )
-                    await msg.nak(delay=min(2.0**tries, 30.0))
+                    if tries >= max_deliver:
+                        log.error(
+                            "tunnel.nats: durable event %r failed %s times: given up "
+                            "(it stays in the stream %s)",
+                            eid,
+                            tries,
+                            stream,
+                        )
+                    await _settle(msg.nak(delay=min(2.0**tries, 30.0)))
                     continue
                 finally:
                     from_tunnel.reset(token)
-                await msg.ack()
+                await _settle(msg.ack())
 
     subscriptions: list[Any] = []
     owner = f"tunnel.nats {safe_url(url)}"
+    hooked = {e for h in rt.store.hooks.values() for e in _hook_events(h)}
+    js = nc.jetstream() if durable else None
     try:
         async with anyio.create_task_group() as tg:
 
@@ -408,38 +438,52 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
 
                 return on_event
 
-            for tid in serve:
-                sub = await nc.subscribe(subject("task", tid), queue=QUEUE, cb=served(tid))
-                subscriptions.append(sub)
+            # Routing now, so calls made during startup go out; taking work only once
+            # the whole app runs (a worker must not serve before its resources are up).
             for eid in events:
-                subscriptions.append(await nc.subscribe(subject("event", eid), cb=mirrored(eid)))
                 rt.mirror(eid, publisher(eid))
             for tid in call:
                 meta = rt.store.tasks[tid].meta or {}
                 rt.route(tid, caller(tid, bool(meta.get("idempotent"))), owner=owner)
-            if durable:
-                js = nc.jetstream()
+            consumers: list[tuple[str, Any]] = []
+            if js is not None:
                 await _stream(js, stream, f"{prefix}.durable.>")
                 for eid in durable:
-                    name = f"{stream}-{eid.replace('.', '_')}"
-                    psub = await js.pull_subscribe(
-                        subject("durable", eid),
-                        durable=name,
-                        stream=stream,
-                        config=_consumer(ack_wait, max_deliver),
-                    )
                     rt.divert(eid, durable_publisher(eid))
-                    tg.start_soon(consume, eid, psub)
-            await nc.flush()
+                    if "*" not in hooked and eid not in hooked:
+                        continue  # no hooks here: publish only, leave the events to others
+                    name = _consumer_name(eid)
+                    await _consumer(
+                        js, stream, name, subject("durable", eid), ack_wait, max_deliver
+                    )
+                    psub = await js.pull_subscribe_bind(name, stream=stream)
+                    consumers.append((eid, psub))
 
-            async def drain_when_stopping() -> None:
+            async def take_work() -> None:
+                await rt.wait_running()
+                if rt.shutting_down:
+                    return
+                for tid in serve:
+                    sub = await nc.subscribe(subject("task", tid), queue=QUEUE, cb=served(tid))
+                    subscriptions.append(sub)
+                for eid in events:
+                    subscriptions.append(
+                        await nc.subscribe(subject("event", eid), cb=mirrored(eid))
+                    )
+                for eid, psub in consumers:
+                    tg.start_soon(consume, eid, psub)
+                await nc.flush()
                 await rt.wait_stopping()
                 for sub in subscriptions:  # stop taking work; what arrived is answered
                     with contextlib.suppress(Exception):  # closed by a lost connection
                         await sub.drain()
 
-            tg.start_soon(drain_when_stopping)
-            yield nc  # on exit the group waits for the answers still being sent
+            tg.start_soon(take_work)
+            try:
+                yield nc  # on exit the group waits for the answers still being sent
+            finally:
+                if not rt.shutting_down:  # startup failed elsewhere: never took work
+                    tg.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
             # the subscriptions were drained when shutdown began and the answers sent:
@@ -447,6 +491,33 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
             with contextlib.suppress(Exception):
                 await nc.flush(timeout=2)
             await nc.close()
+
+
+def stream_name(prefix: str) -> str:
+    """The JetStream stream of ``prefix``'s durable events: readable, and one per prefix
+    (``a.b`` and ``a_b`` differ by the digest)."""
+    readable = re.sub(r"[^A-Za-z0-9_-]", "_", prefix)
+    return f"{readable}_{hashlib.sha256(prefix.encode()).hexdigest()[:8]}_DURABLE"
+
+
+def _consumer_name(eid: str) -> str:
+    """One durable consumer per event id (``a.b`` and ``a_b`` differ by the digest)."""
+    readable = re.sub(r"[^A-Za-z0-9_-]", "_", eid)
+    return f"{readable}_{hashlib.sha256(eid.encode()).hexdigest()[:8]}"
+
+
+def _hook_events(hook: Any) -> set[str]:
+    on = hook.on
+    items = on if isinstance(on, list | tuple) else [on]
+    return {i if isinstance(i, str) else i.id for i in items}
+
+
+async def _settle(ack: Awaitable[Any]) -> None:
+    """Ack/nak/term; a failure (a lost connection) only means JetStream redelivers."""
+    try:
+        await ack
+    except Exception as exc:
+        log.warning("tunnel.nats: could not settle a durable event: %s", exc)
 
 
 async def _stream(js: Any, name: str, subjects: str) -> None:
@@ -467,7 +538,25 @@ async def _stream(js: Any, name: str, subjects: str) -> None:
         )
 
 
-def _consumer(ack_wait: float, max_deliver: int) -> Any:
+async def _consumer(
+    js: Any, stream: str, name: str, subject: str, ack_wait: float, max_deliver: int
+) -> None:
+    """Create the durable consumer, or update it to this config (a changed `ack_wait`
+    or `max_deliver` applies on the next start)."""
     from nats.js.api import AckPolicy, ConsumerConfig
 
-    return ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=ack_wait, max_deliver=max_deliver)
+    config = ConsumerConfig(
+        durable_name=name,
+        filter_subject=subject,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait,
+        max_deliver=max_deliver,
+    )
+    try:
+        await js.add_consumer(stream, config=config)
+    except Exception as exc:
+        raise NatsTunnelError(
+            f"tunnel.nats cannot set up the durable consumer {name!r} of {stream!r}: {exc}",
+            hint="its settings may conflict with an existing consumer: delete it (nats "
+            "consumer rm) or use another subject_prefix",
+        ) from None

@@ -119,11 +119,16 @@ def prefix() -> str:
 
 @asynccontextmanager
 async def node(
-    tmp_path: Path, name: str, manifest: str, env: dict[str, str], **code: str
+    tmp_path: Path,
+    name: str,
+    manifest: str,
+    env: dict[str, str],
+    drain_timeout: float = 30,
+    **code: str,
 ) -> AsyncIterator[runner.Runtime]:
     folder = tmp_path / name
     folder.mkdir(exist_ok=True)
-    async with runner.run(app(folder, manifest, env, **code)) as rt:
+    async with runner.run(app(folder, manifest, env, **code), drain_timeout=drain_timeout) as rt:
         yield rt
 
 
@@ -419,7 +424,9 @@ async def purge(nats_url: str, prefix: str) -> None:
 
     nc = await nats.connect(nats_url)
     try:
-        await nc.jetstream().delete_stream(f"{prefix}_DURABLE")
+        from assemble_tunnel._nats import stream_name
+
+        await nc.jetstream().delete_stream(stream_name(prefix))
     except Exception:
         pass
     finally:
@@ -470,6 +477,129 @@ async def test_a_durable_event_whose_consumer_died_is_delivered_again(
         for proc in [slow, *survivor]:
             if proc.poll() is None:
                 proc.kill()
+            proc.wait(10)
+            assert proc.stderr is not None
+            proc.stderr.close()
+        await purge(nats_url, prefix)
+
+
+CHARGE_CODE = """
+import os
+import anyio
+from runner.errors import ShuttingDown
+
+async def charge(input, audit):
+    with open(os.environ["CHARGES"], "a") as f:
+        f.write("charged\\n")
+    # a nested call refused because this worker is stopping: after the side effect
+    raise ShuttingDown("a nested call of 'jobs.audit'")
+
+def audit(input):
+    return "audited"
+
+async def slow_db(config):
+    await anyio.sleep(1)
+    return "db"
+
+def ready(input, db):
+    return db
+"""
+
+CHARGE_WORKER = """
+assemble: 1
+id: charge_worker
+resources:
+  bus:
+    use: tunnel.nats
+    config: {subject_prefix: "${env.PREFIX}", serve: [jobs.charge, jobs.ready]}
+  db: {init: charge_code:slow_db}
+tasks:
+  jobs.charge: {run: charge_code:charge, dependencies: {audit: jobs.audit}}
+  jobs.audit: {run: charge_code:audit}
+  jobs.ready: {run: charge_code:ready, dependencies: {db: db}}
+"""
+
+CHARGE_CALLER = """
+assemble: 1
+id: charge_caller
+resources:
+  bus:
+    use: tunnel.nats
+    config:
+      subject_prefix: "${env.PREFIX}"
+      call: [jobs.charge, jobs.ready]
+      timeout: 10s
+      retries: 10
+tasks:
+  jobs.charge: {remote: true}
+  jobs.ready: {remote: true, idempotent: true}
+"""
+
+
+async def test_a_call_cut_off_by_a_stopping_worker_is_not_sent_again(
+    tmp_path: Path, nats_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a call a stopping worker refused before running it is sent elsewhere: one
+    whose task started and then met the shutdown (a nested call refused) comes back as
+    an error, and is not run again by the other worker."""
+    charges = tmp_path / "charges.txt"
+    monkeypatch.setenv("CHARGES", str(charges))
+    env = {"PREFIX": prefix, "NATS_URL": nats_url}
+    async with (
+        node(tmp_path, "w1", CHARGE_WORKER, env, charge_code=CHARGE_CODE),
+        node(tmp_path, "w2", CHARGE_WORKER, env, charge_code=CHARGE_CODE),
+        node(tmp_path, "c", CHARGE_CALLER, env) as caller,
+    ):
+        await anyio.sleep(0.2)  # the workers subscribe once running
+        with pytest.raises(RemoteError) as cut:
+            await caller.run_task("jobs.charge")
+    assert cut.value.code == "runner.shutting_down"
+    assert charges.read_text().splitlines() == ["charged"]  # once: not sent again
+
+
+async def test_a_worker_takes_calls_only_once_it_runs(
+    tmp_path: Path, nats_url: str, prefix: str
+) -> None:
+    """A worker whose resources take 1 s to start takes no call before: the caller's
+    calls wait for a worker that can answer (idempotent: retried past no responders)."""
+    env = {"PREFIX": prefix, "NATS_URL": nats_url}
+    async with node(tmp_path, "c", CHARGE_CALLER, env) as caller:
+        async with anyio.create_task_group() as tg:
+            results: list[Any] = []
+
+            async def call() -> None:
+                results.append(await caller.run_task("jobs.ready"))
+
+            async def worker() -> None:
+                async with node(tmp_path, "w", CHARGE_WORKER, env, charge_code=CHARGE_CODE):
+                    await anyio.sleep(1.5)
+
+            tg.start_soon(worker)
+            await anyio.sleep(0.5)  # the worker is starting (its db takes 1 s)
+            for _ in range(5):
+                tg.start_soon(call)
+        assert results == ["db"] * 5  # none reached a task whose resource was not ready
+
+
+async def test_a_process_without_the_hooks_publishes_durable_events_but_takes_none(
+    tmp_path: Path, nats_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "handled.txt"
+    monkeypatch.setenv("HANDLED", str(path))
+    env = {"PREFIX": prefix, "NATS_URL": nats_url, "HANDLED": str(path)}
+    api = DURABLE.replace("hooks:\n  record: {on: order.placed, run: durable_code:record}\n", "")
+    assert "hooks" not in api
+    procs = start_durable_workers(tmp_path, env, ["worker"])
+    try:
+        async with node(tmp_path, "api", api, env, durable_code=DURABLE_CODE) as rt:
+            for n in range(40):
+                await rt.emit("order.placed", {"n": n})
+            seen = await wait_for(path, 40, 30)
+        assert {n for _, n in seen} == set(range(40))
+        assert {w for w, _ in seen} == {"worker"}  # the api took none of them
+    finally:
+        for proc in procs:
+            proc.kill()
             proc.wait(10)
             assert proc.stderr is not None
             proc.stderr.close()

@@ -347,17 +347,25 @@ async def test_a_diverted_event_is_sent_and_its_hooks_run_on_delivery() -> None:
 
 
 async def test_delivery_is_drained_on_shutdown() -> None:
-    done: list[str] = []
+    order: list[str] = []
 
     async def slow(emission: Any) -> None:
         await anyio.sleep(0.2)
-        done.append("hook")
+        order.append("hook")
 
-    app = Resource("app", register=[Event("e"), Hook("h", on="e", run=slow)])
+    app = Resource(
+        "app",
+        register=[
+            Event("e"),
+            Hook("h", on="e", run=slow),
+            Resource("db", init=lambda config: "db", dispose=lambda db: order.append("disposed")),
+        ],
+    )
     async with anyio.create_task_group() as tg, runner.run(app) as rt:
         tg.start_soon(rt.deliver, "e", None)
         await anyio.sleep(0.05)
-    assert done == ["hook"]  # shutdown waited for it
+        assert rt.in_flight == 1  # counted as accepted work
+    assert order == ["hook", "disposed"]  # shutdown waited for it before disposing
 
 
 async def test_delivery_from_inside_accepted_work_runs_during_the_drain() -> None:
