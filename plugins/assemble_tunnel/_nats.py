@@ -95,8 +95,9 @@ SCHEMA: dict[str, Any] = {
         "ack_wait": {
             **assembler.DURATION,
             "default": "30s",
-            "description": "how long a durable event may stay unacknowledged (its hooks "
-            "running) before JetStream delivers it again, maybe elsewhere",
+            "description": "how long a consumer may go silent before JetStream delivers "
+            "its event again, maybe elsewhere (while hooks run it is told they do, every "
+            "ack_wait / 2)",
         },
         "max_deliver": {
             "type": "integer",
@@ -392,7 +393,7 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
                     continue
                 token = from_tunnel.set(eid)
                 try:
-                    await rt.deliver(eid, payload)
+                    await _with_progress(rt.deliver(eid, payload), msg, ack_wait)
                 except ShuttingDown:
                     await _settle(msg.nak())  # another process takes it
                     continue
@@ -510,6 +511,31 @@ def _hook_events(hook: Any) -> set[str]:
     on = hook.on
     items = on if isinstance(on, list | tuple) else [on]
     return {i if isinstance(i, str) else i.id for i in items}
+
+
+async def _with_progress(work: Awaitable[Any], msg: Any, ack_wait: float) -> None:
+    """Await ``work`` (the hooks), telling JetStream every ``ack_wait / 2`` that the event
+    is still being handled: hooks slower than ``ack_wait`` are not delivered again
+    elsewhere while they run."""
+
+    async def keep_alive() -> None:
+        while True:
+            await anyio.sleep(ack_wait / 2)
+            with contextlib.suppress(Exception):  # a lost connection: JetStream redelivers
+                await msg.in_progress()
+
+    with anyio.CancelScope() as scope:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(keep_alive)
+            try:
+                await work
+            except BaseException as exc:
+                failure: BaseException | None = exc
+            else:
+                failure = None
+            scope.cancel()  # stops the pings; the group then ends without an error
+    if failure is not None:
+        raise failure  # as the hooks raised it (not wrapped in a group)
 
 
 async def _settle(ack: Awaitable[Any]) -> None:

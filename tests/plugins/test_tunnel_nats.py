@@ -345,6 +345,7 @@ async def record(emission):
     slow_in = emission.data.get("slow_in")
     if slow_in and slow_in == os.environ.get("WORKER_NAME"):
         await anyio.sleep(30)  # killed before it acknowledges
+    await anyio.sleep(emission.data.get("sleep", 0))
     with open(os.environ["HANDLED"], "a") as f:
         f.write(f"{os.environ.get('WORKER_NAME', 'caller')} {n}\\n")
 """
@@ -597,6 +598,27 @@ async def test_a_process_without_the_hooks_publishes_durable_events_but_takes_no
             seen = await wait_for(path, 40, 30)
         assert {n for _, n in seen} == set(range(40))
         assert {w for w, _ in seen} == {"worker"}  # the api took none of them
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(10)
+            assert proc.stderr is not None
+            proc.stderr.close()
+        await purge(nats_url, prefix)
+
+
+async def test_a_hook_slower_than_ack_wait_is_not_delivered_twice(
+    tmp_path: Path, nats_url: str, prefix: str
+) -> None:
+    """The consumer tells JetStream the event is in progress while its hooks run."""
+    path = tmp_path / "handled.txt"
+    env = {"PREFIX": prefix, "NATS_URL": nats_url, "HANDLED": str(path)}
+    procs = start_durable_workers(tmp_path, env, ["a", "b"])
+    try:
+        await publish_raw(nats_url, prefix, {"n": 7, "sleep": 2.5})  # ack_wait is 1 s
+        await wait_for(path, 1, 20)
+        await anyio.sleep(2)  # a second delivery would have finished by now
+        assert [n for _, n in handled(path)] == [7]  # handled once
     finally:
         for proc in procs:
             proc.kill()
