@@ -189,7 +189,11 @@ def _load_file(fs: FsPath, sink: Sink, at: Mark | None) -> Document | None:
                 where.col,
                 hint="save the file as UTF-8"
                 if isinstance(exc, UnicodeDecodeError)
-                else "check the path (relative paths start at the manifest's folder)",
+                else (
+                    "check the path (relative paths start at the manifest's folder)"
+                    if at
+                    else "check the path (relative to the current directory)"
+                ),
             )
         )
         return None
