@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -234,70 +234,61 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
         headers = {k: v for k, v in request.headers.items() if k != TOKEN_HEADER}
         return runner.Request(rid, headers, "tunnel")
 
-    async def task(request: Request) -> Response:
-        rid = request_id(request)
-        tid = request.path_params["id"]
-        try:
-            if request.method != "POST":
-                raise _Refused(405, "METHOD_NOT_ALLOWED", "Method Not Allowed")
-            authenticate(request)
-            if tid not in tasks:
-                raise _Refused(403, "FORBIDDEN", f"Task {tid} not exposed")
-            async with rt.accepted(f"tunnel call of {tid!r}"):
-                body = await read_json(request)
-                if isinstance(body, dict) and "input" in body:
-                    body = body["input"]
-                with runner.current_request.provide(caller(request, rid)):
-                    result = await rt.run_task(tid, body)
-                return respond(200, {"ok": True, "result": result}, rid)
-        except _Refused as no:
-            return refused(no, rid)
-        except ClientDisconnect:
-            return refused(_Refused(499, "REQUEST_ABORTED", "Client Closed Request"), rid)
-        except Exception as exc:
-            return failed(exc, rid, f"task {tid!r}")
-        except anyio.get_cancelled_exc_class():
-            if not rt.shutting_down:
-                raise
-        # uvicorn cancelled it past shutdown_grace: answer (the connection is open) and log
-        cancelled_past_grace(f"tunnel call of task {tid!r}", rid, grace, log)
-        return cut_off(rid)
+    def endpoint(
+        kind: str, allowed: set[str], work: Callable[[Request, str, Any, str], Awaitable[Any]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """The checks, admission and answers shared by `/task/{id}` and `/event/{id}`;
+        ``work(request, id, body, rid)`` returns the envelope to answer with."""
+        doing = "call" if kind == "task" else "emit"
 
-    async def event(request: Request) -> Response:
-        rid = request_id(request)
-        eid = request.path_params["id"]
-        try:
-            if request.method != "POST":
-                raise _Refused(405, "METHOD_NOT_ALLOWED", "Method Not Allowed")
-            authenticate(request)
-            if eid not in events:
-                raise _Refused(403, "FORBIDDEN", f"Event {eid} not exposed")
-            async with rt.accepted(f"tunnel emit of {eid!r}"):
-                body = await read_json(request)
-                body = body if isinstance(body, dict) else {}
-                payload = body.get("payload")
-                token = from_tunnel.set(eid)
-                try:
+        async def handle(request: Request) -> Response:
+            rid = request_id(request)
+            id = request.path_params["id"]
+            try:
+                if request.method != "POST":
+                    raise _Refused(405, "METHOD_NOT_ALLOWED", "Method Not Allowed")
+                authenticate(request)
+                if id not in allowed:
+                    raise _Refused(403, "FORBIDDEN", f"{kind.title()} {id} not exposed")
+                async with rt.accepted(f"tunnel {doing} of {id!r}"):
+                    body = await read_json(request)
                     with runner.current_request.provide(caller(request, rid)):
-                        await rt.emit(eid, payload)
-                finally:
-                    from_tunnel.reset(token)
-                answer: dict[str, Any] = {"ok": True}
-                if body.get("returnPayload"):
-                    answer["result"] = payload  # as the hooks left it (mutated in place)
-                return respond(200, answer, rid)
-        except _Refused as no:
-            return refused(no, rid)
-        except ClientDisconnect:
-            return refused(_Refused(499, "REQUEST_ABORTED", "Client Closed Request"), rid)
-        except Exception as exc:
-            return failed(exc, rid, f"event {eid!r}")
-        except anyio.get_cancelled_exc_class():
-            if not rt.shutting_down:
-                raise
-        # uvicorn cancelled it past shutdown_grace: answer (the connection is open) and log
-        cancelled_past_grace(f"tunnel emit of event {eid!r}", rid, grace, log)
-        return cut_off(rid)
+                        return respond(200, await work(request, id, body, rid), rid)
+            except _Refused as no:
+                return refused(no, rid)
+            except ClientDisconnect:
+                return refused(_Refused(499, "REQUEST_ABORTED", "Client Closed Request"), rid)
+            except Exception as exc:
+                return failed(exc, rid, f"{kind} {id!r}")
+            except anyio.get_cancelled_exc_class():
+                if not rt.shutting_down:
+                    raise
+            # uvicorn cancelled it past shutdown_grace: answer (the connection is open), log
+            cancelled_past_grace(f"tunnel {doing} of {kind} {id!r}", rid, grace, log)
+            return cut_off(rid)
+
+        return handle
+
+    async def run_task(request: Request, tid: str, body: Any, rid: str) -> Any:
+        if isinstance(body, dict) and "input" in body:
+            body = body["input"]
+        return {"ok": True, "result": await rt.run_task(tid, body)}
+
+    async def emit(request: Request, eid: str, body: Any, rid: str) -> Any:
+        body = body if isinstance(body, dict) else {}
+        payload = body.get("payload")
+        token = from_tunnel.set(eid)
+        try:
+            await rt.emit(eid, payload)
+        finally:
+            from_tunnel.reset(token)
+        answer: dict[str, Any] = {"ok": True}
+        if body.get("returnPayload"):
+            answer["result"] = payload  # as the hooks left it (mutated in place)
+        return answer
+
+    task = endpoint("task", tasks, run_task)
+    event = endpoint("event", events, emit)
 
     async def discovery(request: Request) -> Response:
         rid = request_id(request)
