@@ -70,7 +70,8 @@ SCHEMA: dict[str, Any] = {
             "type": "string",
             "pattern": "^(nats|tls|ws|wss)://",
             "default": "nats://127.0.0.1:4222",
-            "description": "the NATS server (`nats://user:password@host:4222`)",
+            "description": "the NATS server (`nats://user:password@host:4222`), or a "
+            "cluster's servers separated by commas",
         },
         "serve": {
             **_IDS,
@@ -111,6 +112,12 @@ SCHEMA: dict[str, Any] = {
             "default": "30s",
             "description": "the longest a remote call may take; past it: TaskTimeoutError (504)",
         },
+        "connect_timeout": {
+            **assembler.DURATION,
+            "default": "10s",
+            "description": "how long init tries to reach NATS before the app fails to "
+            "start (once running, a lost connection is retried for ever)",
+        },
         "retries": {
             "type": "integer",
             "minimum": 0,
@@ -143,7 +150,19 @@ class NatsTunnelError(TunnelError):
 
 
 def safe_url(url: str) -> str:
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """``url`` (one server or several, comma-separated) with each password shown as ``***``.
+
+    A password runs from the user's ``:`` to the last ``@`` before the host: it may hold
+    an unescaped ``@`` or ``/``, which a pattern stopping at the first one would leak."""
+    return ",".join(_safe_server(part) for part in url.split(","))
+
+
+def _safe_server(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    creds, at, hosts = rest.rpartition("@")
+    if not (sep and at and ":" in creds):
+        return url
+    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{hosts}"
 
 
 async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
@@ -168,6 +187,7 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
     url = str(config.get("url", "nats://127.0.0.1:4222"))
     prefix = str(config.get("subject_prefix", "assemble"))
     timeout = assembler.duration(config.get("timeout", "30s"))
+    connect_within = assembler.duration(config.get("connect_timeout", "10s"))
     retries = int(config.get("retries", 2))
     limit = anyio.Semaphore(int(config.get("max_in_flight", 256)))
     origin = uuid.uuid4().hex  # this process, on the bus
@@ -185,22 +205,34 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
                     hint="use ids of letters, digits, `_`, `-` and dots",
                 )
 
+    last_error: list[Exception] = []
+
     async def on_error(exc: Exception) -> None:  # nats-py would print to stderr
+        last_error[:] = [exc]
         log.warning("tunnel.nats: %s: %s", type(exc).__name__, exc)
 
+    # nats-py, told to reconnect forever (what a running app wants), also retries its
+    # FIRST connection forever: init would hang on a wrong URL. `connect_timeout` bounds it.
+    nc = nats.NATS()
     try:
-        nc = await nats.connect(
-            url,
-            error_cb=on_error,
-            connect_timeout=min(timeout, 5.0),
-            max_reconnect_attempts=-1,
-            allow_reconnect=True,
-            name=f"assemble {rt.store.root.id}",
-        )
+        with anyio.fail_after(connect_within):
+            await nc.connect(
+                [server.strip() for server in url.split(",")],  # a cluster: its servers
+                error_cb=on_error,
+                connect_timeout=min(timeout, connect_within, 5.0),
+                max_reconnect_attempts=-1,
+                allow_reconnect=True,
+                name=f"assemble {rt.store.root.id}",
+            )
     except Exception as exc:
+        with contextlib.suppress(Exception):
+            await nc.close()
+        cause = last_error[0] if isinstance(exc, TimeoutError) and last_error else exc
+        detail = f"{type(cause).__name__}: {cause}".rstrip(": ")
         raise NatsTunnelError(
-            f"tunnel.nats cannot reach NATS at {safe_url(url)}: {type(exc).__name__}: {exc}",
-            hint="start nats-server, or fix `url`",
+            f"tunnel.nats cannot reach NATS at {safe_url(url)} "
+            f"(tried for {connect_within:g}s): {detail}",
+            hint="start nats-server, or fix `url` (and its user and password)",
         ) from None
 
     def subject(kind: str, id: str) -> str:

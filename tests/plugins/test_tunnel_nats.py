@@ -98,6 +98,7 @@ resources:
       call: ["jobs.*", nobody.home]
       events: [ping]
       timeout: "${env.TIMEOUT:-5s}"
+      connect_timeout: "${env.CONNECT_TIMEOUT:-10s}"
       retries: 3
 events:
   ping: {}
@@ -162,6 +163,35 @@ async def test_nobody_serving_fails_fast_not_after_the_timeout(
         with pytest.raises(TunnelUnavailable, match="no process serves it"):
             await caller.run_task("nobody.home")
         assert time.monotonic() - start < 5  # NATS says "no responders" at once
+
+
+async def test_an_unreachable_nats_fails_init_and_names_no_password(
+    tmp_path: Path, prefix: str
+) -> None:
+    # Port 1 refuses at once; the password holds an unescaped `@`, which must not leak.
+    url = "nats://ops:s3cr@t!pw@127.0.0.1:1,nats://ops:other@127.0.0.1:1"
+    env = {"PREFIX": prefix, "NATS_URL": url, "CONNECT_TIMEOUT": "1s"}
+    start = time.monotonic()
+    with pytest.raises(runner.errors.ResourceInitError) as err:
+        async with node(tmp_path, "c", CALLER, env, caller_code=CALLER_CODE):
+            pass
+    text = str(err.value)
+    assert "NatsTunnelError: tunnel.nats cannot reach NATS at " in text
+    assert "nats://ops:***@127.0.0.1:1,nats://ops:***@127.0.0.1:1 (tried for 1s)" in text
+    assert "ConnectionRefusedError" in text and "hint: start nats-server" in text
+    assert "s3cr" not in text and "t!pw" not in text and "other" not in text
+    assert time.monotonic() - start < 20  # bounded: nats-py alone would retry for ever
+
+
+async def test_a_cluster_url_lists_servers_and_any_that_answers_will_do(
+    tmp_path: Path, nats_url: str, prefix: str
+) -> None:
+    env = {"PREFIX": prefix, "NATS_URL": f"nats://127.0.0.1:1, {nats_url}"}
+    async with (
+        node(tmp_path, "w", WORKER, env, worker_code=WORKER_CODE),
+        node(tmp_path, "c", CALLER, env, caller_code=CALLER_CODE) as caller,
+    ):
+        assert await caller.run_task("jobs.work", {"seconds": 0}) is not None
 
 
 async def test_a_call_past_the_timeout_is_a_timeout_error(
