@@ -175,7 +175,7 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
             hint="run the app on asyncio (the default: drop --backend trio)",
         ) from None
     try:
-        import nats
+        from nats.aio.client import Client
         from nats.errors import NoRespondersError
         from nats.errors import TimeoutError as NatsTimeout
     except ImportError:
@@ -213,13 +213,14 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
 
     # nats-py, told to reconnect forever (what a running app wants), also retries its
     # FIRST connection forever: init would hang on a wrong URL. `connect_timeout` bounds it.
-    nc = nats.NATS()
+    nc = Client()
     try:
         with anyio.fail_after(connect_within):
             await nc.connect(
                 [server.strip() for server in url.split(",")],  # a cluster: its servers
                 error_cb=on_error,
-                connect_timeout=min(timeout, connect_within, 5.0),
+                # a float works (it goes to asyncio.wait_for); the stub says int
+                connect_timeout=min(timeout, connect_within, 5.0),  # type: ignore[arg-type]
                 max_reconnect_attempts=-1,
                 allow_reconnect=True,
                 name=f"assemble {rt.store.root.id}",
