@@ -10,6 +10,14 @@ from typing import Any
 import runner
 from assemble_auth import auth
 
+INVALIDATE_ON: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1},
+    "uniqueItems": True,
+    "description": "ids of events that make every entry of this cache stale (e.g. "
+    "`user_deleted`): when one is emitted, later calls miss",
+}
+
 
 def _refuse(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")

@@ -13,7 +13,7 @@ import anyio
 import assembler
 import runner
 
-from ._keys import cache_key, json_text
+from ._keys import INVALIDATE_ON, cache_key, json_text
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -30,6 +30,7 @@ SCHEMA: dict[str, Any] = {
             "description": "import path of `key(input) -> str`; default: the canonical JSON "
             "of the input plus the auth principal's subject",
         },
+        "invalidate_on": INVALIDATE_ON,
     },
     "required": ["ttl"],
     "additionalProperties": False,
@@ -55,6 +56,14 @@ class MemoryCache:
         self.ttl, self.max_entries = ttl, max_entries
         self.entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self.flights: dict[str, _Flight] = {}
+        self.generation = 0  # bumped by invalidate(): older results are not stored
+
+    def invalidate(self) -> None:
+        """Drop every entry; calls in flight now neither store their result nor take
+        new callers (their data may predate what the invalidating event changed)."""
+        self.entries.clear()
+        self.flights.clear()
+        self.generation += 1
 
     def get(self, key: str) -> tuple[bool, Any]:
         hit = self.entries.get(key)
@@ -93,6 +102,7 @@ class MemoryCache:
                 raise _fresh(flight.error) from flight.error.__cause__
             # the leader was cancelled: its caller left, ours did not; take over
         flight = self.flights[key] = _Flight()
+        generation = self.generation
         try:
             value = await compute()
         except Exception as exc:
@@ -100,10 +110,12 @@ class MemoryCache:
             raise
         else:
             flight.ok, flight.value = True, value
-            self.put(key, value)
+            if generation == self.generation:
+                self.put(key, value)
             return value
         finally:
-            del self.flights[key]
+            if self.flights.get(key) is flight:
+                del self.flights[key]
             flight.done.set()
 
 
@@ -156,7 +168,11 @@ def make_memory_cache(config: Any) -> Callable[..., Awaitable[Any]]:
             return value
         return await cache.through(key, call.next)
 
+    async def invalidate(emission: runner.EventEmission) -> None:
+        cache.invalidate()
+
     cache_memory.cache = cache  # type: ignore[attr-defined]  # for tests and tools
+    cache_memory.invalidate = invalidate  # type: ignore[attr-defined]  # see invalidation_hooks
     return cache_memory
 
 

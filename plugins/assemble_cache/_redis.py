@@ -19,11 +19,12 @@ import runner
 from assemble_redis import Outage, describe, redis_errors
 from runner.errors import RunnerError
 
-from ._keys import cache_key, digest, json_text
+from ._keys import INVALIDATE_ON, cache_key, digest, json_text
 
 LOG = logging.getLogger("assemble.cache.redis")
 OP_TIMEOUT = 0.05  # seconds: the bound on each Redis GET and SET
 RETRY_AFTER = 1.0  # seconds: after a failure, Redis is left alone this long
+INVALIDATE_TIMEOUT = 1.0  # seconds: the bound on the INCR an invalidating event sends
 DEFAULT_PREFIX = "assemble:cache:"
 
 SCHEMA: dict[str, Any] = {
@@ -51,6 +52,7 @@ SCHEMA: dict[str, Any] = {
             "description": "import path of key(input) -> str; default: the canonical JSON of "
             "the input plus the caller's auth subject",
         },
+        "invalidate_on": INVALIDATE_ON,
         "fail_open": {
             "type": "boolean",
             "default": True,
@@ -111,6 +113,9 @@ def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
     )
     errors = redis_errors()
 
+    if config.get("invalidate_on"):
+        return _generational(prefix, ttl_ms, key_fn, fail_open, health, errors)
+
     async def cache_redis(call: runner.TaskCall, config: Any, redis: Any) -> Any:
         task = call.task.id
         key = cache_key(task, call.input, key_fn)
@@ -149,6 +154,100 @@ def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
         return result
 
     return cache_redis
+
+
+def _generational(
+    prefix: str,
+    ttl_ms: int,
+    key_fn: Callable[[Any], str] | None,
+    fail_open: bool,
+    health: Outage,
+    errors: tuple[type[BaseException], ...],
+) -> Callable[..., Awaitable[Any]]:
+    """``cache.redis`` with ``invalidate_on``: a generation number, kept in Redis, is
+    bumped by the invalidating events, from any process.
+
+    Each entry is stored as ``{generation} {json}``; a read fetches the entry and the
+    current generation in one MGET, and an entry of an older generation is a miss. A call
+    that read its data before an invalidation writes its result under the generation it
+    started with, so that result is never served: nothing stale outlives the event.
+    """
+    generation_key = f"{prefix}@generation"
+    pending = [False]  # an invalidation this process could not send yet
+
+    async def send_pending(redis: Any, task: str) -> bool:
+        try:
+            async with asyncio.timeout(OP_TIMEOUT):
+                await redis.incr(generation_key)
+        except errors as exc:
+            health.failed(task, exc)
+            return False
+        pending[0] = False
+        return True
+
+    async def cache_redis(call: runner.TaskCall, config: Any, redis: Any) -> Any:
+        task = call.task.id
+        key = cache_key(task, call.input, key_fn)
+        if key is None:  # an input that has no JSON form: not cached
+            return await call.next()
+        name = f"{prefix}{task}:{digest(key)}"
+        if not health.usable() or (pending[0] and not await send_pending(redis, task)):
+            if not fail_open:
+                raise CacheUnavailable(task, None)
+            return await call.next()
+        try:
+            async with asyncio.timeout(OP_TIMEOUT):
+                current, raw = await redis.mget(generation_key, name)
+        except errors as exc:
+            health.failed(task, exc)
+            if not fail_open:
+                raise CacheUnavailable(task, exc) from exc
+            return await call.next()
+        health.ok()
+        generation = _bytes(current or b"0")  # str where the client decodes responses
+        if raw is not None:
+            stored, _, body = _bytes(raw).partition(b" ")
+            if stored == generation:
+                try:
+                    return json.loads(body)
+                except ValueError:
+                    pass  # not a value this cache wrote: compute and overwrite it
+        result = await call.next()  # an error propagates and nothing is cached
+        text = json_text(result)
+        if text is not None and health.usable():
+            try:
+                async with asyncio.timeout(OP_TIMEOUT):
+                    await redis.set(name, generation + b" " + text.encode(), px=ttl_ms)
+            except errors as exc:
+                health.failed(task, exc)  # the result is there: return it anyway
+            else:
+                health.ok()
+        return result
+
+    async def invalidate(emission: runner.EventEmission, redis: Any) -> None:
+        try:
+            async with asyncio.timeout(INVALIDATE_TIMEOUT):
+                await redis.incr(generation_key)
+        except errors as exc:
+            # The event happened: failing its emitter would not undo it. This process
+            # reads nothing cached until the INCR gets through; other processes may
+            # serve an older entry until its ttl.
+            pending[0] = True
+            LOG.error(
+                "cache.redis: %r could not invalidate the entries under %r (%s); this "
+                "process runs its calls uncached until Redis takes the invalidation, "
+                "other processes may serve older entries for up to their ttl",
+                emission.id,
+                prefix,
+                describe(exc, INVALIDATE_TIMEOUT),
+            )
+
+    cache_redis.invalidate = invalidate  # type: ignore[attr-defined]  # see invalidation_hooks
+    return cache_redis
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
 
 
 def components() -> list[assembler.Component]:

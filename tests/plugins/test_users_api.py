@@ -252,3 +252,53 @@ def test_the_signup_webhook_is_retried_on_5xx_final_on_4xx_and_never_fails_a_sig
     assert code == 0, err
     assert [s["event"] for s in seen] == ["user_registered"] * 3  # 500 retried once, 404 not
     assert [s["user_id"] for s in seen] == [2, 2, 3]
+
+
+def test_a_delete_in_one_process_is_never_served_from_the_cache_by_another(
+    tmp_path: Path, fresh_database: str, redis_url: str, redis_sync: Any
+) -> None:
+    """Two processes behind one balancer (prod overlay: one database, one Redis cache):
+    a user deleted through one is a 404 through the other at once, not after the TTL."""
+    run_id = uuid.uuid4().hex[:8]
+    prefixes = tmp_path / "prefixes.yaml"
+    prefixes.write_text(
+        "middleware:\n"
+        f"  user_cache: {{config: {{prefix: 'test:{run_id}:cache:'}}}}\n"
+        f"  post_limit: {{config: {{prefix: 'test:{run_id}:limit:'}}}}\n"
+    )
+    env = {
+        "DATABASE_URL": fresh_database,
+        "REDIS_URL": redis_url,
+        "DATA_DIR": str(tmp_path),
+        "JWT_SECRET": "test-secret-" + "s" * 40,
+        "ADMIN_PASSWORD": "admin-password",
+    }
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        bases = []
+        for _ in range(2):  # one after the other: the first creates the default admin
+            port = free_port()
+            procs.append(start(port, env, PROD, prefixes))
+            bases.append(f"http://127.0.0.1:{port}")
+            wait_ready(bases[-1], procs[-1])
+        with (
+            httpx.Client(base_url=bases[0], timeout=10) as a,
+            httpx.Client(base_url=bases[1], timeout=10) as b,
+        ):
+            ada = {"email": "ada@example.com", "name": "Ada", "password": "correct-horse-1"}
+            uid = a.post("/users", json=ada).json()["id"]
+            login = {"email": "admin@example.com", "password": "admin-password"}
+            admin = {"authorization": f"Bearer {a.post('/auth/token', json=login).json()['token']}"}
+            assert b.get(f"/users/{uid}", headers=admin).status_code == 200  # cached by b
+            assert a.get(f"/users/{uid}", headers=admin).status_code == 200  # a hit for a
+            assert redis_sync.get(f"test:{run_id}:cache:@generation") is None
+            assert a.delete(f"/users/{uid}", headers=admin).status_code == 204
+            assert redis_sync.get(f"test:{run_id}:cache:@generation") == "1"
+            gone = b.get(f"/users/{uid}", headers=admin)
+            assert gone.status_code == 404, gone.text
+    finally:
+        codes = [stop(proc) for proc in procs]
+        keys = list(redis_sync.scan_iter(match=f"test:{run_id}:*"))
+        if keys:
+            redis_sync.delete(*keys)
+    assert [code for code, _ in codes] == [0, 0], codes

@@ -4,9 +4,7 @@ validation, caching, rate limiting and logging around them."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import logging
-import uuid
 from typing import Any
 
 import httpx
@@ -17,13 +15,6 @@ from runner.errors import Forbidden, RunnerError, Unauthorized
 
 from .mailer import Mailer
 from .store import Store
-
-# Part of the user cache's key: this process's start (so entries cached by an earlier
-# run, in Redis, are never read) and a generation bumped by every delete (so a deleted
-# user is never served from the cache). Other processes' caches: see docs/users-api.md.
-_BOOT = uuid.uuid4().hex[:12]
-_generation = itertools.count(1)
-_current = [next(_generation)]
 
 
 class NotFound(RunnerError):
@@ -83,11 +74,6 @@ async def get_user(input: dict[str, Any], store: Store) -> dict[str, Any]:
     return user
 
 
-def user_cache_key(input: dict[str, Any]) -> str:
-    """cache.memory's key for GET /users/{id}: the id, the caller, the delete generation."""
-    return f"{input['id']}:{_principal().subject}:{_BOOT}:{_current[0]}"
-
-
 async def get_settings(input: dict[str, Any], store: Store) -> dict[str, Any]:
     await _own_or_admin(store, input["id"])
     found = await store.settings_of(input["id"])
@@ -96,11 +82,11 @@ async def get_settings(input: dict[str, Any], store: Store) -> dict[str, Any]:
     return found
 
 
-async def delete_user(input: dict[str, Any], store: Store) -> None:
+async def delete_user(input: dict[str, Any], store: Store, user_deleted: Any) -> None:
     await _caller(store)  # an admin's token, of an admin who still exists
     if not await store.delete_user(input["id"]):
         raise NotFound(f"no user {input['id']}")
-    _current[0] = next(_generation)  # every cached read is now stale
+    await user_deleted({"id": input["id"]})  # user_cache's invalidate_on: stale everywhere
 
 
 async def create_post(input: dict[str, Any], store: Store) -> dict[str, Any]:
