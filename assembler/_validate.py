@@ -401,8 +401,8 @@ class _Validator:
                 f"{comp.name!r}",
                 plugin=comp.plugin,
             )
-        if len(self.result.diagnostics) > before:
-            return
+        if len(self.result.diagnostics) > before or self.broken(path):
+            return  # (broken without a diagnostic: a value whose ${...} failed, reported)
         if comp.check is not None:
             self.config_check(comp, body.get("config", {}), (*path, "config"))
         if comp.imports and len(self.result.diagnostics) == before:
