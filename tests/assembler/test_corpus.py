@@ -188,9 +188,10 @@ def test_an_alias_bomb_is_rejected_in_milliseconds(plugins: assembler.Plugins) -
     diags = assembler.check(str(path), plugins, env={}).diagnostics
     elapsed = time.perf_counter() - start
     assert [d.code for d in diags] == ["ASM008"]
-    # ~25 ms here (bench/README.md); expanding it would take minutes and gigabytes. The
-    # margin is wide so a loaded CI machine cannot fail it; the guard is the mechanism.
-    assert elapsed < 0.5, f"check took {elapsed * 1000:.1f} ms"
+    # ~25 ms here (bench/README.md), 100-150 ms under coverage; expanding it would take
+    # minutes and gigabytes. The margin is wide so a loaded CI machine (coverage, a full
+    # GC, the other core busy) cannot fail it; the guard is the mechanism.
+    assert elapsed < 2.0, f"check took {elapsed * 1000:.1f} ms"
 
 
 def test_an_oversize_file_is_rejected_before_parsing(

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import subprocess
 import sys
 import time
@@ -710,8 +711,12 @@ def test_a_token_is_verified_once_then_served_from_its_window(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(v.decoder, "decode", counting)
-    now = int(time.time())
-    good = jwt.encode({"sub": "ann", "exp": now + 1, "iat": now}, SECRET, algorithm="HS256")
+    # exp is whole seconds: `int(time.time()) + 1` can be a millisecond away, and the
+    # token must stay valid through the hits below even if the process stalls. At least
+    # 0.5 s (at most 1.5 s) away:
+    now = time.time()
+    exp = math.ceil(now + 0.5)
+    good = jwt.encode({"sub": "ann", "exp": exp, "iat": int(now)}, SECRET, algorithm="HS256")
     assert v.principal(good).subject == "ann"
     assert v.principal(good).subject == "ann"
     assert len(calls) == 1  # the second call was a hit: no signature check
@@ -719,7 +724,7 @@ def test_a_token_is_verified_once_then_served_from_its_window(
     forged = f"{head}.{payload}.{'A' * 43}"  # same claims, another signature: no hit
     with pytest.raises(jwt.InvalidSignatureError):
         v.principal(forged)
-    time.sleep(max(0.0, now + 1.2 - time.time()))
+    time.sleep(max(0.0, exp + 0.2 - time.time()))
     with pytest.raises(jwt.ExpiredSignatureError):  # a hit past exp is verified, and fails
         v.principal(good)
     assert good not in v.verified

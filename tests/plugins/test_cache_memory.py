@@ -73,11 +73,13 @@ async def test_a_repeated_input_is_served_from_the_cache(tmp_path: Path) -> None
 
 
 async def test_entries_expire_after_their_ttl(tmp_path: Path) -> None:
-    a = cached(tmp_path, "{ttl: 100ms}")
+    # 600 ms, not less: the second call must be a hit, and a stalled loop between the
+    # first two calls must not outlast the TTL.
+    a = cached(tmp_path, "{ttl: 600ms}")
     async with runner.run(a) as rt:
         await rt.run_task("lookup", {"id": 1})
-        await rt.run_task("lookup", {"id": 1})
-        await anyio.sleep(0.15)
+        assert (await rt.run_task("lookup", {"id": 1}))["n"] == 1  # a hit
+        await anyio.sleep(0.65)
         assert (await rt.run_task("lookup", {"id": 1}))["n"] == 2
 
 

@@ -389,7 +389,9 @@ async def test_error_records_carry_code_status_and_duration_and_the_error_propag
                 await rt.run_task("denied", None)
             with pytest.raises(RuntimeError, match=r"^kaput$"):
                 await rt.run_task("broken", None)
-            with anyio.move_on_after(0.05):
+            # 500 ms: a stall between here and the task's start must not eat the 100 ms
+            # the cancelled record is checked to have lasted
+            with anyio.move_on_after(0.5):
                 await rt.run_task("forever", None)
     assert denied.value is lt_errors.DENIED  # re-raised unchanged
     recs = records(capsys)
@@ -411,7 +413,7 @@ async def test_error_records_carry_code_status_and_duration_and_the_error_propag
     assert not [r for r in recs if r.get("event") == "task.complete"]
 
     cancelled = only(recs, event="task.cancelled", task="forever")
-    assert cancelled["level"] == "warning" and 40 <= cancelled["duration_ms"] < 5000
+    assert cancelled["level"] == "warning" and 100 <= cancelled["duration_ms"] < 5000
 
 
 async def test_handlers_are_removed_at_dispose_and_nothing_reaches_the_root_logger(

@@ -54,18 +54,28 @@ async def test_a_timed_out_task_is_cancelled_and_never_performs_its_later_side_e
         slow_mod=f"""
         import anyio, pathlib
 
+        LOG = []
+
         async def slow(input):
-            await anyio.sleep(0.3)
+            try:
+                await anyio.sleep(30)
+            except BaseException as exc:
+                LOG.append(type(exc).__name__)
+                raise
             pathlib.Path({str(marker)!r}).write_text("late")
         """,
     )
+    import slow_mod  # type: ignore[import-not-found]
+
+    # The task sleeps 30 s and records the cancel it gets, instead of ending a little
+    # after the deadline: a stalled loop cannot then make the margins too tight.
     async with runner.run(a) as rt:
         start = time.monotonic()
         with pytest.raises(TaskTimeoutError) as err:
             await rt.run_task("slow", None)
         elapsed = time.monotonic() - start
-        await anyio.sleep(0.5 - elapsed)  # past the moment the task would have written
-    assert elapsed < 0.3, "the caller is released at the deadline, not when the task ends"
+    assert elapsed < 10, "the caller is released at the deadline, not when the task ends"
+    assert slow_mod.LOG in (["CancelledError"], ["Cancelled"])  # cancelled at its await
     assert not marker.exists()
     e = err.value
     assert isinstance(e, TimeoutError) and e.http_status == 504 and e.code == "runner.timeout"
@@ -86,24 +96,32 @@ async def test_a_sync_task_runs_in_a_worker_thread_and_the_caller_is_released(
             middleware: [{use: timeout, config: {after: 0.1}}]
         """,
         blocking_mod="""
-        import threading, time
+        import threading
 
+        RELEASE = threading.Event()
         DONE = threading.Event()
 
         def blocking(input):
-            time.sleep(0.6)
+            RELEASE.wait(30)
             DONE.set()
         """,
     )
     import blocking_mod  # type: ignore[import-not-found]
 
-    async with runner.run(a) as rt:
-        start = time.monotonic()
-        with pytest.raises(TaskTimeoutError):
-            await rt.run_task("blocking", None)
-        assert time.monotonic() - start < 0.5  # not held for the 0.6 s the thread sleeps
-        assert not blocking_mod.DONE.is_set()
-        await anyio.to_thread.run_sync(blocking_mod.DONE.wait, 5)  # the thread runs out
+    # The thread blocks until released (not for a fixed time a stalled loop could
+    # outlast), so "the caller did not wait for it" holds with any margin.
+    try:
+        async with runner.run(a) as rt:
+            start = time.monotonic()
+            with pytest.raises(TaskTimeoutError):
+                await rt.run_task("blocking", None)
+            assert time.monotonic() - start < 10  # not held until the thread is released
+            assert not blocking_mod.DONE.is_set()
+            blocking_mod.RELEASE.set()
+            await anyio.to_thread.run_sync(blocking_mod.DONE.wait, 5)  # the thread runs out
+            assert blocking_mod.DONE.is_set()
+    finally:
+        blocking_mod.RELEASE.set()
 
 
 async def test_a_task_within_its_deadline_answers_unchanged(tmp_path: Path) -> None:
@@ -288,10 +306,12 @@ async def test_the_circuit_opens_fails_fast_then_lets_one_trial_through(tmp_path
         tasks:
           call:
             run: breaker_mod:call
-            middleware: [{use: circuit_breaker, config: {failure_threshold: 2, reset_after: 200ms}}]
+            middleware: [{use: circuit_breaker, config: {failure_threshold: 2, reset_after: 600ms}}]
         """,
         breaker_mod=BREAKER,
     )
+    # reset_after is 600 ms (not less) because the circuit must still be open at the
+    # call right after it opened: a stalled loop between the two must not outlast it.
     import breaker_mod  # type: ignore[import-not-found]
 
     async with runner.run(a) as rt:
@@ -303,14 +323,14 @@ async def test_the_circuit_opens_fails_fast_then_lets_one_trial_through(tmp_path
                 await rt.run_task("call", 1)
         with pytest.raises(CircuitOpen) as err:
             await rt.run_task("call", 2)
-        assert err.value.http_status == 503 and 0 < err.value.retry_after <= 0.2
+        assert err.value.http_status == 503 and 0 < err.value.retry_after <= 0.6
         assert breaker_mod.RUNS.count(2) == 0  # failed fast: the task did not run
-        await anyio.sleep(0.25)
+        await anyio.sleep(0.65)
         with pytest.raises(ConnectionError):  # the trial fails: open again at once
             await rt.run_task("call", 3)
         with pytest.raises(CircuitOpen):
             await rt.run_task("call", 4)
-        await anyio.sleep(0.25)
+        await anyio.sleep(0.65)
         breaker_mod.FAIL[0] = False
         assert await rt.run_task("call", 5) == "up"  # the trial succeeds: closed
         assert await rt.run_task("call", 6) == "up"
@@ -460,6 +480,7 @@ def nested_app(tmp_path: Path) -> runner.Resource:
         tasks:
           short_outside: {run: nested_mod:sleepy, middleware: [outer_short, inner_long]}
           short_inside: {run: nested_mod:sleepy, middleware: [outer_long, inner_short]}
+          long_inside: {run: nested_mod:sleepy, middleware: [outer_long, inner_long]}
           stubborn: {run: nested_mod:stubborn, middleware: [inner_short]}
         """,
         nested_mod=NESTED,
@@ -475,7 +496,10 @@ async def test_nested_timeouts_each_report_their_own_deadline(tmp_path: Path) ->
         with pytest.raises(TaskTimeoutError) as inner:
             await rt.run_task("short_inside", {"sleep": 1})
         assert inner.value.after == 0.05
-        assert await rt.run_task("short_inside", {"sleep": 0}) == 0  # within: unchanged
+        # within the deadlines: unchanged. Checked with 5 s deadlines, not 50 ms ones: a
+        # stalled loop (on trio, a deadline that passes during the call) would time out
+        # even a call that does not sleep.
+        assert await rt.run_task("long_inside", {"sleep": 0}) == 0
 
 
 async def test_a_task_that_swallows_the_cancel_still_times_out(tmp_path: Path) -> None:
@@ -486,7 +510,7 @@ async def test_a_task_that_swallows_the_cancel_still_times_out(tmp_path: Path) -
         with pytest.raises(TaskTimeoutError):
             await rt.run_task("stubborn", None)
         await anyio.lowlevel.checkpoint()  # no stray cancel is left pending for the caller
-        assert await rt.run_task("short_inside", {"sleep": 0}) == 0
+        assert await rt.run_task("long_inside", {"sleep": 0}) == 0  # 5 s: see above
     assert nested_mod.LOG == ["swallowed", "finished"]
 
 
@@ -504,24 +528,39 @@ async def test_an_outer_cancel_is_not_mistaken_for_a_timeout(tmp_path: Path) -> 
 async def test_many_calls_under_one_timeout_expire_each_at_its_own_deadline(
     tmp_path: Path,
 ) -> None:
-    a = nested_app(tmp_path)
+    # One timer serves every call of a `timeout` use (asyncio): the short calls must not
+    # be cut by a long one's deadline, nor the long ones outlive theirs. The deadline is
+    # wide (1 s against sleeps of at most 2 ms) so that a stall of the loop (a full GC
+    # late in a CI run) cannot make a short call late; the long calls sleep 30 s, so a
+    # missed deadline shows as the elapsed time, not as a flaky margin.
+    a = app(
+        tmp_path,
+        """
+        assemble: 1
+        id: many
+        tasks:
+          bounded: {run: many_mod:sleepy, middleware: [{use: timeout, config: {after: 1s}}]}
+        """,
+        many_mod=NESTED,
+    )
     outcomes: dict[float, str] = {}
     async with runner.run(a) as rt:
 
         async def one(sleep: float) -> None:
             try:
-                await rt.run_task("short_inside", {"sleep": sleep})
+                await rt.run_task("bounded", {"sleep": sleep})
                 outcomes[sleep] = "ok"
             except TaskTimeoutError:
                 outcomes[sleep] = "timeout"
 
+        start = time.monotonic()
         async with anyio.create_task_group() as tg:
             for i in range(20):
-                tg.start_soon(one, 0.0001 * i if i % 2 else 0.3 + i / 1000)
-    assert {s: o for s, o in outcomes.items() if s >= 0.3} == {
-        s: "timeout" for s in outcomes if s >= 0.3
-    }
-    assert all(o == "ok" for s, o in outcomes.items() if s < 0.3)
+                tg.start_soon(one, 0.0001 * i if i % 2 else 30 + i)
+        elapsed = time.monotonic() - start
+    assert outcomes == {s: "ok" if s < 1 else "timeout" for s in outcomes}
+    assert len(outcomes) == 20
+    assert 0.9 < elapsed < 10, "the long calls end at their deadline, not at their sleep"
 
 
 async def test_a_task_that_turns_the_cancel_into_an_error_leaves_no_cancel_behind(
@@ -574,13 +613,14 @@ async def test_calls_from_before_the_circuit_opened_do_not_decide_its_state(
             middleware: [{use: circuit_breaker, config: {failure_threshold: 1, reset_after: 100ms}}]
         """,
         gen_mod="""
-        import anyio
-
         RUNNING = []
+        GATES = {}
 
         async def call(input):
             RUNNING.append(input["name"])
-            await anyio.sleep(input.get("sleep", 0))
+            gate = GATES.get(input["name"])
+            if gate is not None:
+                await gate.wait()
             RUNNING.remove(input["name"])
             if input.get("fail"):
                 raise ConnectionError("down")
@@ -589,7 +629,23 @@ async def test_calls_from_before_the_circuit_opened_do_not_decide_its_state(
     )
     import gen_mod  # type: ignore[import-not-found]
 
+    # The slow calls end when the test releases them, not after fixed sleeps: a stalled
+    # loop could otherwise end them before the circuit opened or while the trial runs.
+    gates = {name: anyio.Event() for name in ("slow_ok", "slow_bad", "trial")}
+    gen_mod.GATES.update(gates)
+
+    async def running(*names: str) -> None:
+        with anyio.fail_after(5):
+            while sorted(gen_mod.RUNNING) != sorted(names):
+                await anyio.sleep(0.005)
+
     outcomes: dict[str, str] = {}
+
+    async def settled(name: str) -> None:
+        with anyio.fail_after(5):
+            while name not in outcomes:
+                await anyio.sleep(0.005)
+
     async with runner.run(a) as rt:
 
         async def one(**input: Any) -> None:
@@ -599,19 +655,23 @@ async def test_calls_from_before_the_circuit_opened_do_not_decide_its_state(
                 outcomes[input["name"]] = type(exc).__name__
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(partial(one, name="slow_ok", sleep=0.3))  # admitted while closed
-            tg.start_soon(partial(one, name="slow_bad", sleep=0.25, fail=True))
-            await anyio.sleep(0.02)
+            tg.start_soon(partial(one, name="slow_ok"))  # admitted while closed
+            tg.start_soon(partial(one, name="slow_bad", fail=True))
+            await running("slow_ok", "slow_bad")
             await one(name="opener", fail=True)  # opens the circuit
-            await anyio.sleep(0.12)  # half-open: one trial, which is slow
-            tg.start_soon(partial(one, name="trial", sleep=0.3))
-            await anyio.sleep(0.01)
+            await anyio.sleep(0.12)  # half-open (reset_after 100 ms): one trial, slow
+            tg.start_soon(partial(one, name="trial"))
+            await running("slow_ok", "slow_bad", "trial")
             await one(name="during_trial")
             assert outcomes["during_trial"] == "CircuitOpen"
-            await anyio.sleep(0.2)  # slow_bad fails, slow_ok succeeds: both stale
+            gates["slow_bad"].set()  # slow_bad fails, then slow_ok succeeds: both stale
+            await settled("slow_bad")
+            gates["slow_ok"].set()
+            await settled("slow_ok")
             assert gen_mod.RUNNING == ["trial"]
             await one(name="still_open")
             assert outcomes["still_open"] == "CircuitOpen"  # only the trial decides
+            gates["trial"].set()
         await one(name="after_trial")
     assert outcomes["trial"] == "trial" and outcomes["after_trial"] == "after_trial"
     assert outcomes["slow_ok"] == "slow_ok" and outcomes["slow_bad"] == "ConnectionError"
@@ -653,11 +713,18 @@ async def test_timed_out_sync_tasks_cannot_pile_up_threads(tmp_path: Path) -> No
             assert hang_mod.STARTED[0] == SYNC_THREADS
             assert runner.abandoned_threads() == SYNC_THREADS
             hang_mod.RELEASE.set()
-            await anyio.sleep(0.2)  # the hung threads end and give their slots back
-            assert runner.abandoned_threads() == 0
+            # the hung threads end and give their slots back; waited for, not slept on:
+            # a busy machine may take a while to run 40 threads
+            with anyio.fail_after(10):
+                while runner.abandoned_threads():
+                    await anyio.sleep(0.01)
             hang_mod.RELEASE.clear()
             with pytest.raises(TaskTimeoutError):
                 await rt.run_task("hang", None)
+            # the new thread may not have run yet when its caller timed out at 20 ms
+            with anyio.fail_after(10):
+                while hang_mod.STARTED[0] < SYNC_THREADS + 1:
+                    await anyio.sleep(0.01)
             assert hang_mod.STARTED[0] == SYNC_THREADS + 1
     finally:
         hang_mod.RELEASE.set()

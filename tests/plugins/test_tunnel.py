@@ -137,7 +137,7 @@ resources:
       token: ${env.TOKEN}
       tasks: ["app.tasks.*", app.whoami, app.slow, app.hidden, app.echo]
       events: [user.created]
-      timeout: 300ms
+      timeout: ${env.TIMEOUT:-30s}
 events:
   user.created: {}
 hooks:
@@ -163,19 +163,29 @@ async def server_app(tmp_path: Path, manifest: str = SERVER) -> AsyncIterator[ru
 
 @asynccontextmanager
 async def client_app(
-    tmp_path: Path, url: str, token: str = TOKEN, manifest: str = CLIENT
+    tmp_path: Path,
+    url: str,
+    token: str = TOKEN,
+    manifest: str = CLIENT,
+    call_timeout: str = "30s",
 ) -> AsyncIterator[runner.Runtime]:
+    # CLIENT's timeout bounds every call: a short one would time out any call during
+    # which the loop stalls (a full GC late in a CI run), so only the test of the
+    # timeout itself sets one.
     (tmp_path / "cli").mkdir(exist_ok=True)
-    compiled = app(tmp_path / "cli", manifest, {"URL": url, "TOKEN": token}, cli_code=CLIENT_CODE)
+    env = {"URL": url, "TOKEN": token, "TIMEOUT": call_timeout}
+    compiled = app(tmp_path / "cli", manifest, env, cli_code=CLIENT_CODE)
     async with runner.run(compiled) as rt:
         yield rt
 
 
 @asynccontextmanager
-async def pair(tmp_path: Path, token: str = TOKEN) -> AsyncIterator[tuple[Any, Any]]:
+async def pair(
+    tmp_path: Path, token: str = TOKEN, call_timeout: str = "30s"
+) -> AsyncIterator[tuple[Any, Any]]:
     async with server_app(tmp_path) as srv:
         value: TunnelServer = srv.resource("tunnel")
-        async with client_app(tmp_path, value.url, token) as cli:
+        async with client_app(tmp_path, value.url, token, call_timeout=call_timeout) as cli:
             yield srv, cli
 
 
@@ -258,7 +268,7 @@ async def test_refusals_are_tunnel_errors_with_the_remote_code(tmp_path: Path) -
 
 
 async def test_a_remote_call_past_the_timeout_is_a_timeout_error(tmp_path: Path) -> None:
-    async with pair(tmp_path) as (_, cli):
+    async with pair(tmp_path, call_timeout="300ms") as (_, cli):
         start = anyio.current_time()
         with pytest.raises(TaskTimeoutError) as late:
             await cli.run_task("app.slow", {"seconds": 5})
@@ -504,7 +514,11 @@ async def test_a_call_in_flight_finishes_on_shutdown(tmp_path: Path) -> None:
     async with anyio.create_task_group() as tg:
         async with server_app(tmp_path) as srv:
             tg.start_soon(call, url_of(srv))
-            await anyio.sleep(0.2)
+            # the call is accepted before shutdown begins: waited for, as a fixed sleep
+            # may be too short for a loaded machine to connect and send it
+            with anyio.fail_after(10):
+                while srv.in_flight == 0:
+                    await anyio.sleep(0.01)
         # the app is disposed: shutdown began with the call in flight and waited for it
         assert [a.json() for a in answers] == [{"ok": True, "result": {"slept": 0.5}}]
 
@@ -690,7 +704,9 @@ async def test_a_tunnel_call_past_the_grace_gets_a_typed_503_and_is_reported(
 
     async with anyio.create_task_group() as tg, server_app(tmp_path, manifest) as srv:
         tg.start_soon(call, url_of(srv))
-        await anyio.sleep(0.3)
+        with anyio.fail_after(10):  # accepted before shutdown begins (not a fixed sleep)
+            while srv.in_flight == 0:
+                await anyio.sleep(0.01)
     (answer,) = answers
     assert answer.status_code == 503
     assert answer.json() == {

@@ -44,6 +44,9 @@ import runner
 HEARD = []
 
 async def work(input):
+    if isinstance(input, dict) and "mark" in input and os.environ.get("MARKS"):
+        # tells the test this worker process runs a call of that kind (by a file)
+        open(os.path.join(os.environ["MARKS"], f"{os.getpid()}-{input['mark']}"), "w").close()
     await anyio.sleep(input.get("seconds", 0) if isinstance(input, dict) else 0)
     return {"pid": os.getpid(), "echo": input,
             "request": runner.current_request.use().id}
@@ -258,7 +261,8 @@ def workers(tmp_path: Path, nats_url: str, prefix: str) -> Iterator[list[subproc
     folder.mkdir()
     (folder / "worker.yaml").write_text(WORKER)
     (folder / "worker_code.py").write_text(WORKER_CODE)
-    env = {**os.environ, "PREFIX": prefix, "NATS_URL": nats_url}
+    (tmp_path / "marks").mkdir()
+    env = {**os.environ, "PREFIX": prefix, "NATS_URL": nats_url, "MARKS": str(tmp_path / "marks")}
     env.pop("ASSEMBLE_PLUGINS", None)
     procs = [
         subprocess.Popen(
@@ -284,6 +288,11 @@ def workers(tmp_path: Path, nats_url: str, prefix: str) -> Iterator[list[subproc
             proc.wait(10)
             if proc.stderr:
                 proc.stderr.close()
+
+
+def marked(tmp_path: Path, worker: subprocess.Popen[str], kind: str) -> bool:
+    """Whether ``worker`` (of the `workers` fixture) started a call with ``mark: kind``."""
+    return (tmp_path / "marks" / f"{worker.pid}-{kind}").exists()
 
 
 async def test_600_concurrent_calls_are_shared_by_3_workers(
@@ -317,16 +326,22 @@ async def test_a_killed_worker_fails_or_retries_its_calls_and_the_rest_carry_on(
 
         async def call(kind: str, task: str) -> None:
             try:
-                got = await caller.run_task(task, {"seconds": 1})
+                got = await caller.run_task(task, {"seconds": 1, "mark": kind})
                 outcomes[kind].append(got["pid"])
             except Exception as exc:
                 outcomes[kind].append(exc)
 
+        # NATS gives each call to a random worker: with 30 calls of each kind, the
+        # victim gets no "once" call in one run of 190000 (with 15: one of 440).
         async with anyio.create_task_group() as tg:
-            for _ in range(15):
+            for _ in range(30):
                 tg.start_soon(call, "idempotent", "jobs.work")
                 tg.start_soon(call, "once", "jobs.work_again")
-            await anyio.sleep(0.4)  # every call is running on some worker
+            # killed while it runs a "once" call (they last 1 s): waited for, not slept
+            # on, as a loaded machine may take a while to hand the calls out
+            with anyio.fail_after(10):
+                while not marked(tmp_path, victim, "once"):
+                    await anyio.sleep(0.01)
             victim.send_signal(signal.SIGKILL)
         # idempotent calls that were on the victim ran again elsewhere: all answered
         assert all(isinstance(o, int) and o != victim.pid for o in outcomes["idempotent"]), (
@@ -350,14 +365,18 @@ async def test_sigterm_on_a_worker_lets_its_calls_in_flight_finish(
 
         async def call() -> None:
             try:
-                results.append(await caller.run_task("jobs.work_again", {"seconds": 1}))
+                results.append(
+                    await caller.run_task("jobs.work_again", {"seconds": 1, "mark": "x"})
+                )
             except Exception as exc:
                 results.append(exc)
 
         async with anyio.create_task_group() as tg:
             for _ in range(30):
                 tg.start_soon(call)
-            await anyio.sleep(0.3)
+            with anyio.fail_after(10):  # it runs calls (1 s each) when it is told to stop
+                while not marked(tmp_path, stopping, "x"):
+                    await anyio.sleep(0.01)
             stopping.send_signal(signal.SIGTERM)
     assert all(isinstance(r, dict) for r in results), results  # every call answered
     assert stopping.pid in {r["pid"] for r in results}  # including those it was running
@@ -597,13 +616,19 @@ async def test_a_worker_takes_calls_only_once_it_runs(
     async with node(tmp_path, "c", CHARGE_CALLER, env) as caller:
         async with anyio.create_task_group() as tg:
             results: list[Any] = []
+            answered = anyio.Event()
 
             async def call() -> None:
                 results.append(await caller.run_task("jobs.ready"))
+                if len(results) == 5:
+                    answered.set()
 
             async def worker() -> None:
                 async with node(tmp_path, "w", CHARGE_WORKER, env, charge_code=CHARGE_CODE):
-                    await anyio.sleep(1.5)
+                    # serves until the calls are answered, not for a fixed time: retries
+                    # back off up to 1 s, and a stalled loop could outlast a short window
+                    with anyio.fail_after(20):
+                        await answered.wait()
 
             tg.start_soon(worker)
             await anyio.sleep(0.5)  # the worker is starting (its db takes 1 s)

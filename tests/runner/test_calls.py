@@ -348,10 +348,19 @@ async def test_a_diverted_event_is_sent_and_its_hooks_run_on_delivery() -> None:
 
 async def test_delivery_is_drained_on_shutdown() -> None:
     order: list[str] = []
+    release = anyio.Event()
 
     async def slow(emission: Any) -> None:
-        await anyio.sleep(0.2)
+        # Held until shutdown has begun, not for a fixed time: a stalled loop could
+        # outlast a sleep and let the hook finish before the checks below.
+        await release.wait()
         order.append("hook")
+
+    async def release_once_draining(rt: runner.Runtime) -> None:
+        while not rt.shutting_down:
+            await anyio.sleep(0.005)
+        await anyio.sleep(0.05)  # disposal would run meanwhile if the drain did not wait
+        release.set()
 
     app = Resource(
         "app",
@@ -363,8 +372,11 @@ async def test_delivery_is_drained_on_shutdown() -> None:
     )
     async with anyio.create_task_group() as tg, runner.run(app) as rt:
         tg.start_soon(rt.deliver, "e", None)
-        await anyio.sleep(0.05)
+        with anyio.fail_after(5):  # the delivery starts (a fixed sleep could be too short)
+            while rt.in_flight == 0:
+                await anyio.sleep(0.005)
         assert rt.in_flight == 1  # counted as accepted work
+        tg.start_soon(release_once_draining, rt)
     assert order == ["hook", "disposed"]  # shutdown waited for it before disposing
 
 
@@ -372,8 +384,10 @@ async def test_delivery_from_inside_accepted_work_runs_during_the_drain() -> Non
     heard: list[Any] = []
 
     async def relay(input: Any) -> None:
-        await anyio.sleep(0.1)  # shutdown begins meanwhile
-        await runner.current_runtime.use().deliver("e", input)
+        rt = runner.current_runtime.use()
+        while not rt.shutting_down:  # wait for shutdown, not a time a stall could outlast
+            await anyio.sleep(0.005)
+        await rt.deliver("e", input)
 
     app = Resource(
         "app",
@@ -385,5 +399,7 @@ async def test_delivery_from_inside_accepted_work_runs_during_the_drain() -> Non
     )
     async with anyio.create_task_group() as tg, runner.run(app) as rt:
         tg.start_soon(rt.run_task, "relay", {"n": 1})
-        await anyio.sleep(0.02)
+        with anyio.fail_after(5):  # accepted before shutdown begins
+            while rt.in_flight == 0:
+                await anyio.sleep(0.005)
     assert heard == [{"n": 1}]

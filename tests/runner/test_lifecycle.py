@@ -251,10 +251,19 @@ async def test_root_value_and_state() -> None:
 async def test_cancellation_during_startup_rolls_back() -> None:
     log: list[Any] = []
     fast = recorder(log, "fast")
-    slow = Resource("slow", init=recorder(log, "slow", delay=10).init, dependencies={"f": fast})
-    with anyio.move_on_after(0.1):
+    slow_init: Any = recorder(log, "slow", delay=10).init
+
+    async def cancelled_meanwhile(config: Any, f: str) -> Any:
+        # The caller gives up while `slow` initialises: cancelled from here, not after a
+        # fixed time, which a stalled loop could let run out while `fast` initialises.
+        scope.cancel()
+        return await slow_init(config, f=f)
+
+    slow = Resource("slow", init=cancelled_meanwhile, dependencies={"f": fast})
+    with anyio.CancelScope() as scope:
         async with runner.run(app_of(fast, slow)):
             pytest.fail("must not start")
+    assert scope.cancelled_caught
     assert ("dispose", "fast") in log
     assert ("init", "slow") not in log
 
@@ -375,13 +384,14 @@ async def test_an_interrupted_startup_whose_rollback_fails_raises_the_failures()
         raise OSError("close failed")
 
     async def slow(config: Any, f: int) -> None:
+        scope.cancel()  # interrupted while `slow` initialises (not after a fixed time)
         await anyio.sleep(10)
 
     app = app_of(
         Resource("first", init=lambda c: 1, dispose=close),
         Resource("slow", init=slow, dependencies={"f": "first"}),
     )
-    with anyio.move_on_after(0.05), pytest.raises(DisposeError, match="interrupted"):
+    with anyio.CancelScope() as scope, pytest.raises(DisposeError, match="interrupted"):
         async with runner.run(app):
             pass
 
@@ -417,7 +427,9 @@ async def test_a_resource_can_serve_from_the_background_once_the_app_is_up() -> 
     )
     async with runner.run(app) as rt:
         assert runner.current_runtime.use() is rt
-        await anyio.sleep(0.01)
+        with anyio.fail_after(5):  # the serving task wakes (a fixed sleep could be too short)
+            while len(events) < 2:
+                await anyio.sleep(0.005)
         assert events == ["later resource ready", "serving (running)"]
     # with no work in flight, draining ends at once: the serving task wakes while its
     # resource is disposed, and the resource's task group waits for it

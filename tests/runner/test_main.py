@@ -140,12 +140,20 @@ async def test_a_second_signal_abandons_the_drain() -> None:
         async def later() -> None:
             await rt.run_task("stuck")
 
+        async def second_signal() -> None:
+            # The drain starts once `ready` returns; a second signal before that finds
+            # no drain to abandon. Wait for the drain, not a fixed time a stalled loop
+            # could outlast.
+            while rt.state != "draining":
+                await anyio.sleep(0.005)
+            os.kill(os.getpid(), signal.SIGTERM)
+
         rt.store  # noqa: B018  # the runtime is usable here
         _tasks.start_soon(later)
-        await anyio.sleep(0.01)
+        while rt.in_flight == 0:  # `stuck` is accepted work before the first signal
+            await anyio.sleep(0.005)
         os.kill(os.getpid(), signal.SIGTERM)
-        await anyio.sleep(0.05)
-        os.kill(os.getpid(), signal.SIGTERM)
+        _tasks.start_soon(second_signal)
 
     app = Resource("app", register=[runner.Task("stuck", run=stuck)])
     err = io.StringIO()

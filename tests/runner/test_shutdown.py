@@ -14,9 +14,12 @@ from runner.errors import DisposeError, DrainTimeoutError, ShuttingDown
 pytestmark = pytest.mark.anyio
 
 
-def app_with(log: list[str], slow_for: float = 0.1) -> Resource:
+def app_with(log: list[str], release: anyio.Event | None = None) -> Resource:
     async def slow(input: int, tick: Any, db: str) -> int:
-        await anyio.sleep(slow_for)
+        if release is None:
+            await anyio.sleep(10)  # outlives every drain timeout below
+        else:
+            await release.wait()
         await tick(input)  # nested work of accepted work still goes through
         log.append(f"done {input}")
         return input
@@ -37,7 +40,10 @@ async def test_accepted_work_completes_before_disposal_and_new_work_is_refused()
     log: list[str] = []
     refused: list[ShuttingDown] = []
     results: list[int] = []
-    async with anyio.create_task_group() as tg, runner.run(app_with(log)) as rt:
+    # The calls finish when released after shutdown began, not after a fixed time: a
+    # stalled loop could let them finish before the checks, or before shutdown.
+    release = anyio.Event()
+    async with anyio.create_task_group() as tg, runner.run(app_with(log, release)) as rt:
 
         async def call(i: int) -> None:
             results.append(await rt.run_task("slow", i))
@@ -50,11 +56,14 @@ async def test_accepted_work_completes_before_disposal_and_new_work_is_refused()
                     await attempt
                 except ShuttingDown as exc:
                     refused.append(exc)
+            release.set()  # the accepted calls finish now, during the drain
 
         for i in range(5):
             tg.start_soon(call, i)
         tg.start_soon(late)
-        await anyio.sleep(0.02)
+        with anyio.fail_after(5):
+            while rt.in_flight < 5:
+                await anyio.sleep(0.005)
         assert rt.in_flight == 5
     assert sorted(results) == [0, 1, 2, 3, 4]
     assert log[-1] == "disposed db" and len(log) == 6
@@ -69,9 +78,11 @@ async def test_a_drain_that_runs_out_of_time_is_reported_and_disposal_still_runs
     log: list[str] = []
     async with anyio.create_task_group() as tg:
         with pytest.raises(DisposeError) as info:
-            async with runner.run(app_with(log, slow_for=10), drain_timeout=0.05) as rt:
+            async with runner.run(app_with(log), drain_timeout=0.05) as rt:
                 tg.start_soon(rt.run_task, "slow", 1)
-                await anyio.sleep(0.01)
+                with anyio.fail_after(5):  # in flight before shutdown (not a fixed sleep)
+                    while rt.in_flight == 0:
+                        await anyio.sleep(0.005)
         tg.cancel_scope.cancel()
     (problem,) = info.value.exceptions
     assert isinstance(problem, DrainTimeoutError) and problem.pending == 1
@@ -83,7 +94,7 @@ async def test_abandon_drain_stops_waiting() -> None:
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             with pytest.raises(DisposeError):
-                async with runner.run(app_with(log, slow_for=10), drain_timeout=None) as rt:
+                async with runner.run(app_with(log), drain_timeout=None) as rt:
                     tg.start_soon(rt.run_task, "slow", 1)
 
                     async def force() -> None:
@@ -92,7 +103,8 @@ async def test_abandon_drain_stops_waiting() -> None:
                         rt.abandon_drain()
 
                     tg.start_soon(force)
-                    await anyio.sleep(0.01)
+                    while rt.in_flight == 0:  # in flight before shutdown (not a fixed sleep)
+                        await anyio.sleep(0.005)
             tg.cancel_scope.cancel()
     assert log == ["disposed db"]
 
@@ -105,8 +117,11 @@ async def test_a_cancelled_body_still_disposes_resources_that_await() -> None:
         await anyio.sleep(0.01)
         log.append("closed")
 
-    with anyio.move_on_after(0.05):
+    # cancelled once the body runs, not after a fixed time a stalled loop could let run
+    # out during startup
+    with anyio.CancelScope() as scope:
         async with runner.run(Resource("app", register=[Resource("c", init=conn)])):
+            scope.cancel()
             await anyio.sleep_forever()
     assert log == ["closed"]
 
@@ -180,7 +195,9 @@ async def test_work_accepted_before_shutdown_may_run_tasks_after_it_began() -> N
 
         async with runner.run(app) as rt:
             tg.start_soon(edge, rt)
-            await anyio.sleep(0.01)
+            with anyio.fail_after(5):  # accepted before shutdown (not a fixed sleep)
+                while rt.in_flight == 0:
+                    await anyio.sleep(0.005)
 
             async def release_soon() -> None:
                 await rt.wait_stopping()
