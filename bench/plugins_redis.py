@@ -30,6 +30,8 @@ assemble: 1
 id: bench_redis
 resources:
   redis: {{use: redis.client, config: {{url: "{url}"}}}}
+events:
+  changed: {{}}
 tasks:
   bare: {{run: "bench_redis_tasks:echo"}}
   cache_hit:
@@ -38,6 +40,11 @@ tasks:
   cache_miss:
     run: "bench_redis_tasks:echo"
     middleware: [{{use: cache.redis, config: {{ttl: 1h, prefix: "{prefix}c:"}}}}]
+  cache_hit_invalidating:
+    run: "bench_redis_tasks:echo"
+    middleware:
+      - use: cache.redis
+        config: {{ttl: 1h, prefix: "{prefix}g:", invalidate_on: [changed]}}
   rate_limit_redis:
     run: "bench_redis_tasks:echo"
     middleware:
@@ -54,6 +61,7 @@ LABELS = {
     "bare": "run_task, no middleware",
     "cache_hit": "cache.redis hit (GET)",
     "cache_miss": "cache.redis miss (GET + task + SET)",
+    "cache_hit_invalidating": "cache.redis hit, invalidate_on (MGET)",
     "rate_limit_redis": "rate_limit redis (EVALSHA)",
     "rate_limit_memory": "rate_limit memory",
 }
@@ -75,6 +83,7 @@ async def figures(
     out: dict[str, dict[str, float]] = {}
     async with runner.run(app) as rt:
         await rt.run_task("cache_hit", 1)  # every later call with input 1 is a hit
+        await rt.run_task("cache_hit_invalidating", 1)
         serial = iter(range(10**9))
         for key in LABELS:
             times = []
