@@ -79,6 +79,7 @@ class Runtime:
         self._inflight = 0
         self._drained: anyio.Event | None = None
         self._drain_scope: anyio.CancelScope | None = None
+        self._abandoned = False
         # Entered by run() before any init; shielded while rolling back or disposing.
         # Not a fresh shield scope: generator resources open scopes inside this one,
         # and scopes must close in the order they were opened.
@@ -243,6 +244,7 @@ class Runtime:
 
     def abandon_drain(self) -> None:
         """Stop waiting for in-flight work and go on disposing (a second signal does this)."""
+        self._abandoned = True  # also when asked before the drain began (a quick 2nd ^C)
         if self._drain_scope is not None:
             self._drain_scope.cancel()
 
@@ -549,10 +551,14 @@ class Runtime:
         self._state = _DRAINING
         self._stopping.set()
         if self._inflight:
-            self._drained = anyio.Event()
-            with anyio.CancelScope(shield=True), anyio.move_on_after(self._drain_timeout) as scope:
-                self._drain_scope = scope
-                await self._drained.wait()
+            if not self._abandoned:
+                self._drained = anyio.Event()
+                with (
+                    anyio.CancelScope(shield=True),
+                    anyio.move_on_after(self._drain_timeout) as scope,
+                ):
+                    self._drain_scope = scope
+                    await self._drained.wait()
             if self._inflight:
                 problems.append(DrainTimeoutError(self._inflight))
         self._state = _DISPOSING

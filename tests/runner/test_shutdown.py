@@ -109,6 +109,25 @@ async def test_abandon_drain_stops_waiting() -> None:
     assert log == ["disposed db"]
 
 
+async def test_abandon_drain_asked_before_the_drain_began_is_remembered() -> None:
+    # A second signal can come before the drain starts (while on_ready runs, say): it
+    # must not be lost, or a quick double Ctrl+C waits out the whole drain (or forever).
+    log: list[str] = []
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            with pytest.raises(DisposeError) as err:
+                async with runner.run(app_with(log), drain_timeout=None) as rt:
+                    tg.start_soon(rt.run_task, "slow", 1)
+                    while rt.in_flight == 0:
+                        await anyio.sleep(0.005)
+                    rt.abandon_drain()
+                    assert rt.state == "running"
+            tg.cancel_scope.cancel()
+    assert log == ["disposed db"]
+    [problem] = err.value.exceptions
+    assert isinstance(problem, DrainTimeoutError) and problem.pending == 1
+
+
 async def test_a_cancelled_body_still_disposes_resources_that_await() -> None:
     log: list[str] = []
 
