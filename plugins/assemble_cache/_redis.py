@@ -1,9 +1,9 @@
 """``cache.redis``: task results as JSON in Redis, shared by every process of an app.
 
-Every Redis operation is bounded (:data:`OP_TIMEOUT`); a Redis that is down, paused or
-slow never holds a call up for longer. With ``fail_open`` (the default) the task then
-runs uncached and one warning is logged per outage; without it the call fails with
-:class:`CacheUnavailable` (HTTP 503).
+Every Redis operation is bounded (``timeout``, by default :data:`OP_TIMEOUT`); a Redis
+that is down, paused or slow never holds a call up for longer. With ``fail_open`` (the
+default) the task then runs uncached and one warning is logged per outage; without it
+the call fails with :class:`CacheUnavailable` (HTTP 503).
 """
 
 from __future__ import annotations
@@ -53,6 +53,12 @@ SCHEMA: dict[str, Any] = {
             "the input plus the caller's auth subject",
         },
         "invalidate_on": INVALIDATE_ON,
+        "timeout": {
+            **assembler.DURATION,
+            "description": "the bound on each Redis operation (default 50ms): past it, "
+            "Redis counts as unavailable (see fail_open); raise it for a distant Redis, or "
+            "where pauses of the process (a GC on a big heap) exceed it",
+        },
         "fail_open": {
             "type": "boolean",
             "default": True,
@@ -71,10 +77,12 @@ class CacheUnavailable(RunnerError):
     code = "cache.unavailable"
     http_status = 503
 
-    def __init__(self, task: str, cause: BaseException | None) -> None:
+    def __init__(self, task: str, cause: BaseException | None, timeout: float = 0.0) -> None:
         self.task = task
         why = (
-            f": {describe(cause, OP_TIMEOUT)}" if cause is not None else " (it failed moments ago)"
+            f": {describe(cause, timeout or OP_TIMEOUT)}"
+            if cause is not None
+            else " (it failed moments ago)"
         )
         super().__init__(
             f"the Redis cache of {task!r} is unavailable{why}",
@@ -94,6 +102,8 @@ def _check(config: Any, report: assembler.ConfigReport) -> None:
         )
     if "ttl" in config and assembler.duration(config["ttl"]) < 0.001:
         report("ttl must be at least 1ms", at=("ttl",), hint="write e.g. ttl: 60s")
+    if "timeout" in config and assembler.duration(config["timeout"]) < 0.001:
+        report("timeout must be at least 1ms", at=("timeout",), hint="write e.g. timeout: 200ms")
 
 
 def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
@@ -103,18 +113,20 @@ def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
     prefix: str = config.get("prefix", DEFAULT_PREFIX)
     key_fn: Callable[[Any], str] | None = config.get("key")
     fail_open: bool = config.get("fail_open", True)
+    # Without `timeout`, the module's OP_TIMEOUT, read at each call (tests adjust it).
+    bound = assembler.duration(config["timeout"]) if "timeout" in config else 0.0
     health = Outage(
         LOG,
         "cache.redis",
         "calls run uncached" if fail_open else "calls fail (503)",
         "; caching resumed",
-        OP_TIMEOUT,
+        bound or OP_TIMEOUT,
         RETRY_AFTER,
     )
     errors = redis_errors()
 
     if config.get("invalidate_on"):
-        return _generational(prefix, ttl_ms, key_fn, fail_open, health, errors)
+        return _generational(prefix, ttl_ms, key_fn, fail_open, health, errors, bound)
 
     async def cache_redis(call: runner.TaskCall, config: Any, redis: Any) -> Any:
         task = call.task.id
@@ -128,12 +140,12 @@ def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
                 raise CacheUnavailable(task, None)
         else:
             try:
-                async with asyncio.timeout(OP_TIMEOUT):
+                async with asyncio.timeout(bound or OP_TIMEOUT):
                     raw = await redis.get(name)
             except errors as exc:
                 health.failed(task, exc)
                 if not fail_open:
-                    raise CacheUnavailable(task, exc) from exc
+                    raise CacheUnavailable(task, exc, bound) from exc
             else:
                 health.ok()
         if raw is not None:
@@ -145,7 +157,7 @@ def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
         text = json_text(result)
         if text is not None and health.usable():
             try:
-                async with asyncio.timeout(OP_TIMEOUT):
+                async with asyncio.timeout(bound or OP_TIMEOUT):
                     await redis.set(name, text, px=ttl_ms)
             except errors as exc:
                 health.failed(task, exc)  # the result is there: return it anyway
@@ -163,6 +175,7 @@ def _generational(
     fail_open: bool,
     health: Outage,
     errors: tuple[type[BaseException], ...],
+    bound: float,
 ) -> Callable[..., Awaitable[Any]]:
     """``cache.redis`` with ``invalidate_on``: a generation number, kept in Redis, is
     bumped by the invalidating events, from any process.
@@ -177,7 +190,7 @@ def _generational(
 
     async def send_pending(redis: Any, task: str) -> bool:
         try:
-            async with asyncio.timeout(OP_TIMEOUT):
+            async with asyncio.timeout(bound or OP_TIMEOUT):
                 await redis.incr(generation_key)
         except errors as exc:
             health.failed(task, exc)
@@ -196,12 +209,12 @@ def _generational(
                 raise CacheUnavailable(task, None)
             return await call.next()
         try:
-            async with asyncio.timeout(OP_TIMEOUT):
+            async with asyncio.timeout(bound or OP_TIMEOUT):
                 current, raw = await redis.mget(generation_key, name)
         except errors as exc:
             health.failed(task, exc)
             if not fail_open:
-                raise CacheUnavailable(task, exc) from exc
+                raise CacheUnavailable(task, exc, bound) from exc
             return await call.next()
         health.ok()
         generation = _bytes(current or b"0")  # str where the client decodes responses
@@ -216,7 +229,7 @@ def _generational(
         text = json_text(result)
         if text is not None and health.usable():
             try:
-                async with asyncio.timeout(OP_TIMEOUT):
+                async with asyncio.timeout(bound or OP_TIMEOUT):
                     await redis.set(name, generation + b" " + text.encode(), px=ttl_ms)
             except errors as exc:
                 health.failed(task, exc)  # the result is there: return it anyway

@@ -186,6 +186,39 @@ async def test_a_paused_redis_costs_a_bounded_wait_and_one_warning(
     assert "Redis is unavailable" in warnings(plugin_records)[0].getMessage()
 
 
+async def test_a_configured_timeout_waits_out_a_pause_the_default_would_not(
+    tmp_path: Path,
+    redis_url: str,
+    redis_prefix: str,
+    redis_sync: Any,
+    plugin_records: list[logging.LogRecord],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a = cached_app(tmp_path, redis_prefix, redis_url, extra=", timeout: 5s")
+    async with runner.run(a) as rt:
+        assert await rt.run_task("lookup", {"id": 1}) == {"n": 1, "id": 1}
+        monkeypatch.setattr(_redis, "OP_TIMEOUT", OP_TIMEOUT)  # the default: 50 ms
+        redis_sync.execute_command("CLIENT", "PAUSE", 300, "ALL")
+        assert await rt.run_task("lookup", {"id": 1}) == {"n": 1, "id": 1}  # a hit, late
+    assert len(runs()) == 1 and warnings(plugin_records) == []
+
+
+def test_a_timeout_below_1ms_is_a_config_error(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        assemble: 1
+        id: cr
+        resources:
+          redis: {use: redis.client}
+        middleware:
+          cache: {use: cache.redis, config: {ttl: 60s, timeout: 0s}}
+        """,
+    )
+    assert [(code, line) for code, line, _, message in found] == [("ASM603", 6)]
+    assert "timeout must be at least 1ms" in found[0][3]
+
+
 async def test_an_unreachable_redis_warns_once_and_every_call_still_answers(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
