@@ -449,10 +449,10 @@ class Interpolator:
             self.done.add(dotted)
             _set(self.config, names, resolved)
             node = resolved
-        if any(u[: len(cpath)] == cpath for u in self.m.unresolved):
-            # The config value's own ${...} failed and was reported there: this value is
-            # not what the user meant either, so no schema error is reported for it too.
-            self.m.unresolved.add(path)
+        # Where the config value's own ${...} failed (reported there), the value it gives
+        # here is not what the user meant either: no schema error is reported for it too.
+        for u in [u for u in self.m.unresolved if u[: len(cpath)] == cpath]:
+            self.m.unresolved.add((*path, *u[len(cpath) :]))
         return node, self.m.is_secret(cpath)
 
     def error(self, code: str, path: Path, message: str, hint: str) -> None:

@@ -158,6 +158,10 @@ class _Validator:
     def broken(self, path: Path) -> bool:
         return any(path[: len(b)] == b for b in self.result.broken)
 
+    def unresolved_in(self, path: Path) -> bool:
+        """Whether a ``${...}`` that failed lies at or inside ``path``."""
+        return any(u[: len(path)] == path for u in self.m.unresolved)
+
     def each(self, section: str) -> Iterator[tuple[str, dict[str, Any], Path]]:
         for id, body, path in self.m.components(section):
             if not self.broken(path):
@@ -174,6 +178,9 @@ class _Validator:
         self, err: SchemaError, base: Path, schema: Any, plugin: str = "core", owner: str = ""
     ) -> None:
         """Turn one jsonschema error into a diagnostic at its place, with a useful message."""
+        if (*base, *err.absolute_path) in self.m.unresolved:
+            self.mark_broken((*base, *err.absolute_path))
+            return  # the failed ${...} was reported already (also for a oneOf: a duration)
         if (
             err.validator in ("oneOf", "anyOf")
             and err.absolute_path
@@ -401,8 +408,8 @@ class _Validator:
                 f"{comp.name!r}",
                 plugin=comp.plugin,
             )
-        if len(self.result.diagnostics) > before or self.broken(path):
-            return  # (broken without a diagnostic: a value whose ${...} failed, reported)
+        if len(self.result.diagnostics) > before or self.unresolved_in((*path, "config")):
+            return  # a value in this config whose ${...} failed (reported) is not checked
         if comp.check is not None:
             self.config_check(comp, body.get("config", {}), (*path, "config"))
         if comp.imports and len(self.result.diagnostics) == before:
