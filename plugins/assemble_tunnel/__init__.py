@@ -55,6 +55,9 @@ def _check_client(config: Any, report: assembler.ConfigReport) -> None:
 
 
 def _check_nats(config: Any, report: assembler.ConfigReport) -> None:
+    for key in ("connect_timeout", "timeout"):
+        if isinstance(config, dict) and key in config and assembler.duration(config[key]) < 0.001:
+            report(f"{key} must be at least 1ms", at=(key,), hint=f"e.g. `{key}: 5s`")
     try:
         import nats  # noqa: F401
     except ImportError:

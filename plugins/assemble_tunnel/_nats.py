@@ -34,6 +34,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
+from urllib.parse import unquote
 
 import anyio
 
@@ -149,20 +150,41 @@ class NatsTunnelError(TunnelError):
     code = "tunnel.nats_failed"
 
 
-def safe_url(url: str) -> str:
-    """``url`` (one server or several, comma-separated) with each password shown as ``***``.
-
-    A password runs from the user's ``:`` to the last ``@`` before the host: it may hold
-    an unescaped ``@`` or ``/``, which a pattern stopping at the first one would leak."""
-    return ",".join(_safe_server(part) for part in url.split(","))
+_NEXT_SERVER = re.compile(r",\s*(?=(?:nats|tls|ws|wss)://)")
 
 
-def _safe_server(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
+def servers(url: str) -> list[str]:
+    """The servers of ``url``: one, or a cluster's, separated by commas. A comma counts
+    only before a scheme, so a password may hold one."""
+    return [part.strip() for part in _NEXT_SERVER.split(url.strip().strip(",")) if part.strip()]
+
+
+def credentials(server: str) -> tuple[str, str | None, str | None]:
+    """``(server without credentials, user, password)``, percent-decoded.
+
+    The credentials run to the LAST ``@`` before the host, so a password may hold ``@``,
+    ``/``, ``#`` or ``?`` unescaped (nats-py's URL parsing would cut it short, and passes
+    percent-escapes on undecoded). A user with no password is a token."""
+    scheme, sep, rest = server.partition("://")
     creds, at, hosts = rest.rpartition("@")
-    if not (sep and at and ":" in creds):
-        return url
-    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{hosts}"
+    if not (sep and at):
+        return server, None, None
+    user, colon, password = creds.partition(":")
+    return f"{scheme}{sep}{hosts}", unquote(user), unquote(password) if colon else None
+
+
+def safe_url(url: str) -> str:
+    """``url`` with every password (or token) shown as ``***``, for messages and logs."""
+    shown = []
+    for server in servers(url):
+        bare, user, password = credentials(server)
+        if user is None and password is None:
+            shown.append(server)
+            continue
+        scheme, _, hosts = bare.partition("://")
+        who = "***" if password is None else f"{user}:***"
+        shown.append(f"{scheme}://{who}@{hosts}")
+    return ",".join(shown)
 
 
 async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
@@ -176,7 +198,7 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
         ) from None
     try:
         from nats.aio.client import Client
-        from nats.errors import NoRespondersError
+        from nats.errors import AuthorizationError, NoRespondersError
         from nats.errors import TimeoutError as NatsTimeout
     except ImportError:
         raise NatsTunnelError(
@@ -207,9 +229,26 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
 
     last_error: list[Exception] = []
 
+    def refused_login(exc: BaseException) -> bool:  # nats-py reports it either way
+        return isinstance(exc, AuthorizationError) or "authorization violation" in str(exc).lower()
+
     async def on_error(exc: Exception) -> None:  # nats-py would print to stderr
-        last_error[:] = [exc]
+        if not (last_error and refused_login(last_error[0])):
+            last_error[:] = [exc]  # a refused login says more than the reset after it
         log.warning("tunnel.nats: %s: %s", type(exc).__name__, exc)
+
+    # Credentials go to nats-py as options, not inside the URLs (see `credentials`).
+    split = [credentials(server) for server in servers(url)]
+    given = {(user, password) for _, user, password in split if user is not None}
+    if len(given) > 1:
+        raise NatsTunnelError(
+            f"tunnel.nats: the servers of {safe_url(url)} name different credentials",
+            hint="a cluster takes one user and password (or token): write them once, on "
+            "every server or on the first",
+        )
+    auth: dict[str, Any] = {}
+    for user, password in given:
+        auth = {"token": user} if password is None else {"user": user, "password": password}
 
     # nats-py, told to reconnect forever (what a running app wants), also retries its
     # FIRST connection forever: init would hang on a wrong URL. `connect_timeout` bounds it.
@@ -217,23 +256,31 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
     try:
         with anyio.fail_after(connect_within):
             await nc.connect(
-                [server.strip() for server in url.split(",")],  # a cluster: its servers
+                [bare for bare, _, _ in split],
                 error_cb=on_error,
                 # a float works (it goes to asyncio.wait_for); the stub says int
                 connect_timeout=min(timeout, connect_within, 5.0),  # type: ignore[arg-type]
                 max_reconnect_attempts=-1,
                 allow_reconnect=True,
                 name=f"assemble {rt.store.root.id}",
+                **auth,
             )
-    except Exception as exc:
-        with contextlib.suppress(Exception):
+    except BaseException as exc:
+        # what a half-made connection started, also when startup was cancelled (a signal)
+        with anyio.CancelScope(shield=True), anyio.move_on_after(2), contextlib.suppress(Exception):
             await nc.close()
-        cause = last_error[0] if isinstance(exc, TimeoutError) and last_error else exc
+        if not isinstance(exc, Exception):
+            raise
+        timed_out = isinstance(exc, TimeoutError)
+        cause = last_error[0] if timed_out and last_error else exc
         detail = f"{type(cause).__name__}: {cause}".rstrip(": ")
+        tried = f" (tried for {connect_within:g}s)" if timed_out else ""
+        refused = refused_login(cause)
         raise NatsTunnelError(
-            f"tunnel.nats cannot reach NATS at {safe_url(url)} "
-            f"(tried for {connect_within:g}s): {detail}",
-            hint="start nats-server, or fix `url` (and its user and password)",
+            f"tunnel.nats cannot reach NATS at {safe_url(url)}{tried}: {detail}",
+            hint="NATS refused the credentials: fix the user and password (or token) in `url`"
+            if refused
+            else "start nats-server, or fix `url` (and its user and password)",
         ) from None
 
     def subject(kind: str, id: str) -> str:

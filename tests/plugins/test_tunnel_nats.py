@@ -8,7 +8,9 @@ subject prefix) pin the behaviour; the scale-out tests run 3 workers as real
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -171,8 +173,8 @@ async def test_nobody_serving_fails_fast_not_after_the_timeout(
 async def test_an_unreachable_nats_fails_init_and_names_no_password(
     tmp_path: Path, prefix: str
 ) -> None:
-    # Port 1 refuses at once; the password holds an unescaped `@`, which must not leak.
-    url = "nats://ops:s3cr@t!pw@127.0.0.1:1,nats://ops:other@127.0.0.1:1"
+    # Port 1 refuses at once; the password holds `@`, `/` and `,`, none of which may leak.
+    url = "nats://ops:s3cr@t/p,w@127.0.0.1:1, nats://ops:s3cr@t/p,w@127.0.0.1:1"
     env = {"PREFIX": prefix, "NATS_URL": url, "CONNECT_TIMEOUT": "1s"}
     start = time.monotonic()
     with pytest.raises(runner.errors.ResourceInitError) as err:
@@ -182,8 +184,87 @@ async def test_an_unreachable_nats_fails_init_and_names_no_password(
     assert "NatsTunnelError: tunnel.nats cannot reach NATS at " in text
     assert "nats://ops:***@127.0.0.1:1,nats://ops:***@127.0.0.1:1 (tried for 1s)" in text
     assert "ConnectionRefusedError" in text and "hint: start nats-server" in text
-    assert "s3cr" not in text and "t!pw" not in text and "other" not in text
+    assert "s3cr" not in text and "p,w" not in text
     assert time.monotonic() - start < 20  # bounded: nats-py alone would retry for ever
+
+
+def test_urls_are_split_into_servers_and_credentials_and_shown_without_secrets() -> None:
+    from assemble_tunnel._nats import credentials, safe_url, servers
+
+    url = "nats://u:p,a@ss@h1:4222 ,nats://u:p,a@ss@h2:4222,"
+    assert servers(url) == ["nats://u:p,a@ss@h1:4222", "nats://u:p,a@ss@h2:4222"]
+    assert credentials("nats://u%40x:p%2Fq@h:1") == ("nats://h:1", "u@x", "p/q")
+    assert credentials("tls://s3cr3t-token@h:1") == ("tls://h:1", "s3cr3t-token", None)
+    assert credentials("nats://h:1") == ("nats://h:1", None, None)
+    assert safe_url(url) == "nats://u:***@h1:4222,nats://u:***@h2:4222"
+    assert safe_url("nats://s3cr3t-token@h:1") == "nats://***@h:1"  # a token is a secret
+
+
+@pytest.fixture
+def guarded_nats(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A nats-server of the test's own that wants a user and a password full of URL
+    syntax: ``(host:port, password)``."""
+    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    if not Path(binary).exists():
+        if os.environ.get("CI"):
+            pytest.fail("nats-server is not installed (CI is set: it must run there)")
+        pytest.skip("nats-server is not installed")
+    password = "p@ss/w#rd?,x"
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "-a", "127.0.0.1", "-p", str(port), "--user", "ops", "--pass", password],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "nats-server did not start in 20 s"
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}", password
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def test_a_password_with_url_syntax_is_sent_as_written(
+    tmp_path: Path, prefix: str, guarded_nats: tuple[str, str]
+) -> None:
+    address, password = guarded_nats
+    env = {"PREFIX": prefix, "NATS_URL": f"nats://ops:{password}@{address}"}
+    async with (
+        node(tmp_path, "w", WORKER, env, worker_code=WORKER_CODE),
+        node(tmp_path, "c", CALLER, env, caller_code=CALLER_CODE) as caller,
+    ):
+        assert (await caller.run_task("jobs.work", {"seconds": 0}))["echo"] == {"seconds": 0}
+    wrong = {**env, "NATS_URL": f"nats://ops:not-it@{address}", "CONNECT_TIMEOUT": "1s"}
+    with pytest.raises(runner.errors.ResourceInitError) as err:
+        async with node(tmp_path, "x", CALLER, wrong, caller_code=CALLER_CODE):
+            pass
+    assert "Authorization" in str(err.value) and "not-it" not in str(err.value)
+    assert "NATS refused the credentials" in str(err.value)
+
+
+async def test_servers_naming_different_credentials_are_refused(
+    tmp_path: Path, prefix: str
+) -> None:
+    url = "nats://a:pw-1st@127.0.0.1:1,nats://a:pw-2nd@127.0.0.1:2"
+    env = {"PREFIX": prefix, "NATS_URL": url}
+    with pytest.raises(runner.errors.ResourceInitError) as err:
+        async with node(tmp_path, "c", CALLER, env, caller_code=CALLER_CODE):
+            pass
+    assert "name different credentials" in str(err.value)
+    assert "pw-1st" not in str(err.value) and "pw-2nd" not in str(err.value)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 async def test_a_cluster_url_lists_servers_and_any_that_answers_will_do(
@@ -681,3 +762,19 @@ async def test_a_hook_slower_than_ack_wait_is_not_delivered_twice(
             assert proc.stderr is not None
             proc.stderr.close()
         await purge(nats_url, prefix)
+
+
+def test_zero_timeouts_are_config_errors(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+        assemble: 1
+        id: z
+        resources:
+          bus: {use: tunnel.nats, config: {connect_timeout: 0s, timeout: 0}}
+        """,
+    )
+    assert sorted(m for *_, m in found) == [
+        "config of 'tunnel.nats' (plugin tunnel): connect_timeout must be at least 1ms",
+        "config of 'tunnel.nats' (plugin tunnel): timeout must be at least 1ms",
+    ]
