@@ -68,7 +68,7 @@ def assemble_compile(manifest: assembler.Manifest, definitions: list[Any]) -> Se
         if events and invalidate is not None:
             hooks.append(
                 runner.Hook(
-                    f"{d.id}.invalidate",
+                    f"{d.id}[invalidate]",  # no manifest id has brackets
                     on=events,
                     run=invalidate,
                     order=float("-inf"),

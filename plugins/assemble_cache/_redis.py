@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,7 +25,7 @@ from ._keys import INVALIDATE_ON, cache_key, digest, json_text
 LOG = logging.getLogger("assemble.cache.redis")
 OP_TIMEOUT = 0.05  # seconds: the bound on each Redis GET and SET
 RETRY_AFTER = 1.0  # seconds: after a failure, Redis is left alone this long
-INVALIDATE_TIMEOUT = 1.0  # seconds: the bound on the INCR an invalidating event sends
+INVALIDATE_TIMEOUT = 1.0  # seconds: the least bound on an invalidating event's SET
 DEFAULT_PREFIX = "assemble:cache:"
 
 SCHEMA: dict[str, Any] = {
@@ -177,13 +178,15 @@ def _generational(
     errors: tuple[type[BaseException], ...],
     bound: float,
 ) -> Callable[..., Awaitable[Any]]:
-    """``cache.redis`` with ``invalidate_on``: a generation number, kept in Redis, is
-    bumped by the invalidating events, from any process.
+    """``cache.redis`` with ``invalidate_on``: a generation, kept in Redis, is replaced by
+    a new random one by the invalidating events, from any process.
 
     Each entry is stored as ``{generation} {json}``; a read fetches the entry and the
-    current generation in one MGET, and an entry of an older generation is a miss. A call
+    current generation in one MGET, and an entry of another generation is a miss. A call
     that read its data before an invalidation writes its result under the generation it
-    started with, so that result is never served: nothing stale outlives the event.
+    started with, so that result is never served: nothing stale outlives the event. A
+    generation that is missing (a fresh Redis, an eviction, a failover) is created anew
+    and random, so no entry from before it can match: a counter restarting at 1 could.
     """
     generation_key = f"{prefix}@generation"
     pending = [False]  # an invalidation this process could not send yet
@@ -191,7 +194,7 @@ def _generational(
     async def send_pending(redis: Any, task: str) -> bool:
         try:
             async with asyncio.timeout(bound or OP_TIMEOUT):
-                await redis.incr(generation_key)
+                await redis.set(generation_key, _new_generation())
         except errors as exc:
             health.failed(task, exc)
             return False
@@ -211,13 +214,19 @@ def _generational(
         try:
             async with asyncio.timeout(bound or OP_TIMEOUT):
                 current, raw = await redis.mget(generation_key, name)
+                if current is None:  # none yet: start one (or learn another's next time)
+                    fresh = _new_generation()
+                    if await redis.set(generation_key, fresh, nx=True):
+                        current = fresh
         except errors as exc:
             health.failed(task, exc)
             if not fail_open:
                 raise CacheUnavailable(task, exc, bound) from exc
             return await call.next()
         health.ok()
-        generation = _bytes(current or b"0")  # str where the client decodes responses
+        if current is None:  # another process started the generation meanwhile
+            return await call.next()
+        generation = _bytes(current)  # str where the client decodes responses
         if raw is not None:
             stored, _, body = _bytes(raw).partition(b" ")
             if stored == generation:
@@ -238,12 +247,13 @@ def _generational(
         return result
 
     async def invalidate(emission: runner.EventEmission, redis: Any) -> None:
+        wait = max(INVALIDATE_TIMEOUT, bound)
         try:
-            async with asyncio.timeout(INVALIDATE_TIMEOUT):
-                await redis.incr(generation_key)
+            async with asyncio.timeout(wait):
+                await redis.set(generation_key, _new_generation())
         except errors as exc:
             # The event happened: failing its emitter would not undo it. This process
-            # reads nothing cached until the INCR gets through; other processes may
+            # reads nothing cached until the new generation is set; other processes may
             # serve an older entry until its ttl.
             pending[0] = True
             LOG.error(
@@ -252,11 +262,15 @@ def _generational(
                 "other processes may serve older entries for up to their ttl",
                 emission.id,
                 prefix,
-                describe(exc, INVALIDATE_TIMEOUT),
+                describe(exc, wait),
             )
 
     cache_redis.invalidate = invalidate  # type: ignore[attr-defined]  # see invalidation_hooks
     return cache_redis
+
+
+def _new_generation() -> bytes:
+    return secrets.token_hex(8).encode()
 
 
 def _bytes(value: bytes | str) -> bytes:

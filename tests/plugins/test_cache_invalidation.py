@@ -33,14 +33,14 @@ import redis.asyncio
 
 DB = {}
 RUNS = []
-GATE = []          # when set: lookups of id 1 wait on GATE[0] (an anyio.Event)
+GATES = []         # lookups of id 1 take the first gate (an anyio.Event) and wait on it
 SEEN_BY_HOOK = []
 
 async def lookup(input):
     RUNS.append(input["id"])
     value = DB.get(input["id"])
-    if GATE and input["id"] == 1:
-        await GATE[0].wait()
+    if GATES and input["id"] == 1:
+        await GATES.pop(0).wait()
     return value
 
 async def rename(input, renamed):
@@ -121,8 +121,8 @@ async def test_a_call_in_flight_during_the_event_does_not_store_its_older_result
     async with runner.run(memory_app(tmp_path, "inv_c")) as rt:
         m = module("inv_c")
         m.DB[1] = "ada"
-        gate = anyio.Event()
-        m.GATE.append(gate)
+        older, newer = anyio.Event(), anyio.Event()
+        m.GATES.extend([older, newer])
         answers: list[Any] = []
 
         async def read() -> None:
@@ -130,17 +130,20 @@ async def test_a_call_in_flight_during_the_event_does_not_store_its_older_result
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(read)
-            while m.RUNS != [1]:  # it has read "ada" and waits at the gate
+            while m.RUNS != [1]:  # it has read "ada" and waits at its gate
                 await anyio.sleep(0.001)
             m.DB[1] = "grace"
             await rt.emit("renamed", {"id": 99})  # 99: the audit hook reads another id
             tg.start_soon(read)  # after the event: must not join the older call
             while len(m.RUNS) < 3:
                 await anyio.sleep(0.001)
-            gate.set()
-        assert sorted(answers) == ["ada", "grace"]
-        m.GATE.clear()
-        assert await rt.run_task("lookup", {"id": 1}) == "grace"  # "ada" was never stored
+            newer.set()  # the newer call answers and stores "grace" first...
+            while answers != ["grace"]:
+                await anyio.sleep(0.001)
+            older.set()  # ...then the older one answers "ada", and must not store it
+        assert answers == ["grace", "ada"]
+        assert await rt.run_task("lookup", {"id": 1}) == "grace"
+        assert m.RUNS == [1, 99, 1]  # served from the newer call's entry
 
 
 def test_an_undeclared_event_is_reported_at_its_place(tmp_path: Path) -> None:
@@ -207,13 +210,15 @@ async def test_an_event_in_one_process_is_seen_by_every_process_sharing_the_cach
         assert await ra.run_task("lookup", {"id": 1}) == "ada"
         assert await rb.run_task("lookup", {"id": 1}) == "ada"
         assert (ma.RUNS, mb.RUNS) == ([1], [])  # b was served a's entry
+        generation = redis_sync.get(f"{redis_prefix}@generation")
+        assert generation is not None  # started, at random, by the first read
         mb.DB[1] = "grace"
         await rb.run_task("rename", {"id": 1, "name": "grace"})  # b changes it
         ma.DB[1] = "grace"
         assert await ra.run_task("lookup", {"id": 1}) == "grace"  # a misses at once
         assert await rb.run_task("lookup", {"id": 1}) == "grace"  # and shares the new one
         assert (ma.RUNS, mb.RUNS) == ([1, 1], [])
-    assert redis_sync.get(f"{redis_prefix}@generation") == "1"
+    assert redis_sync.get(f"{redis_prefix}@generation") not in (None, generation)
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
@@ -226,16 +231,32 @@ async def test_a_result_read_before_the_event_is_never_served_after_it(
         m = module(f"{a.id}_mod")
         m.DB[1] = "ada"
         gate = anyio.Event()
-        m.GATE.append(gate)
+        m.GATES.append(gate)
         async with anyio.create_task_group() as tg:
             tg.start_soon(rt.run_task, "lookup", {"id": 1})
             while m.RUNS != [1]:
                 await anyio.sleep(0.001)
             await rt.run_task("rename", {"id": 1, "name": "grace"})
             gate.set()  # the older call now writes "ada", under the older generation
-        m.GATE.clear()
         assert await rt.run_task("lookup", {"id": 1}) == "grace"
         assert await rt.run_task("lookup", {"id": 1}) == "grace"
+        assert m.RUNS == [1, 1]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_lost_generation_is_started_anew_and_older_entries_never_match(
+    tmp_path: Path, redis_url: str, redis_prefix: str, redis_sync: Any
+) -> None:
+    client = f'redis: {{use: redis.client, config: {{url: "{redis_url}"}}}}'
+    a = redis_app(tmp_path, f"f{uuid.uuid4().hex[:8]}", redis_prefix, client)
+    async with runner.run(a) as rt:
+        m = module(f"{a.id}_mod")
+        m.DB[1] = "ada"
+        assert await rt.run_task("lookup", {"id": 1}) == "ada"
+        m.DB[1] = "grace"  # changed where no event says so...
+        redis_sync.delete(f"{redis_prefix}@generation")  # ...and the generation is lost
+        assert await rt.run_task("lookup", {"id": 1}) == "grace"  # a new one: a miss
+        assert await rt.run_task("lookup", {"id": 1}) == "grace"  # cached under it
         assert m.RUNS == [1, 1]
 
 
@@ -285,14 +306,15 @@ async def test_a_pending_invalidation_is_sent_by_the_next_call_then_caching_resu
         m = module(f"{a.id}_mod")
         m.DB[1] = "ada"
         assert await rt.run_task("lookup", {"id": 1}) == "ada"
+        first = redis_sync.get(f"{redis_prefix}@generation")
         monkeypatch.setattr(_redis, "INVALIDATE_TIMEOUT", 0.1)
         redis_sync.execute_command("CLIENT", "PAUSE", 500, "WRITE")  # reads still answer
-        await rt.run_task("rename", {"id": 1, "name": "grace"})  # its INCR times out
-        # The INCR may or may not be applied once the pause ends: the process cannot
-        # know, so it sends it again (at least once: an extra bump only costs misses).
+        await rt.run_task("rename", {"id": 1, "name": "grace"})  # its SET times out
+        # The SET may or may not be applied once the pause ends: the process cannot
+        # know, so it sends a new one again (at least once: an extra one only costs misses).
         await anyio.sleep(0.6)
-        before = int(redis_sync.get(f"{redis_prefix}@generation") or 0)
+        before = redis_sync.get(f"{redis_prefix}@generation")
         assert await rt.run_task("lookup", {"id": 1}) == "grace"  # sent first, then a miss
-        assert int(redis_sync.get(f"{redis_prefix}@generation")) == before + 1
+        assert redis_sync.get(f"{redis_prefix}@generation") not in (None, first, before)
         assert await rt.run_task("lookup", {"id": 1}) == "grace"  # cached again
         assert m.RUNS == [1, 1]

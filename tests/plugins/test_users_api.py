@@ -290,10 +290,14 @@ def test_a_delete_in_one_process_is_never_served_from_the_cache_by_another(
             login = {"email": "admin@example.com", "password": "admin-password"}
             admin = {"authorization": f"Bearer {a.post('/auth/token', json=login).json()['token']}"}
             assert b.get(f"/users/{uid}", headers=admin).status_code == 200  # cached by b
-            assert a.get(f"/users/{uid}", headers=admin).status_code == 200  # a hit for a
-            assert redis_sync.get(f"test:{run_id}:cache:@generation") is None
+            entries = list(redis_sync.scan_iter(match=f"test:{run_id}:cache:get_user:*"))
+            assert a.get(f"/users/{uid}", headers=admin).status_code == 200  # a reads the same entry
+            assert len(entries) == 1 and entries == list(
+                redis_sync.scan_iter(match=f"test:{run_id}:cache:get_user:*")
+            )
+            generation = redis_sync.get(f"test:{run_id}:cache:@generation")
             assert a.delete(f"/users/{uid}", headers=admin).status_code == 204
-            assert redis_sync.get(f"test:{run_id}:cache:@generation") == "1"
+            assert redis_sync.get(f"test:{run_id}:cache:@generation") != generation
             gone = b.get(f"/users/{uid}", headers=admin)
             assert gone.status_code == 404, gone.text
     finally:
