@@ -291,7 +291,7 @@ def test_a_delete_in_one_process_is_never_served_from_the_cache_by_another(
             admin = {"authorization": f"Bearer {a.post('/auth/token', json=login).json()['token']}"}
             assert b.get(f"/users/{uid}", headers=admin).status_code == 200  # cached by b
             entries = list(redis_sync.scan_iter(match=f"test:{run_id}:cache:get_user:*"))
-            assert a.get(f"/users/{uid}", headers=admin).status_code == 200  # a reads the same entry
+            assert a.get(f"/users/{uid}", headers=admin).status_code == 200  # the same entry
             assert len(entries) == 1 and entries == list(
                 redis_sync.scan_iter(match=f"test:{run_id}:cache:get_user:*")
             )
