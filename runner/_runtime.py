@@ -560,7 +560,7 @@ class Runtime:
                     self._drain_scope = scope
                     await self._drained.wait()
             if self._inflight:
-                problems.append(DrainTimeoutError(self._inflight))
+                problems.append(DrainTimeoutError(self._inflight, self._abandoned))
         self._state = _DISPOSING
         problems += await self._dispose_all()
         self._state = _DISPOSED

@@ -303,12 +303,12 @@ class DrainTimeoutError(RunnerError):
 
     code = "runner.drain_timeout"
 
-    def __init__(self, pending: int) -> None:
+    def __init__(self, pending: int, abandoned: bool = False) -> None:
         self.pending = pending
+        why = "the wait was abandoned (a second signal)" if abandoned else "raise drain_timeout"
         super().__init__(
             f"{pending} task run(s) or emit(s) still in flight when draining stopped",
-            hint="raise drain_timeout; that work was not cancelled and may outlive the "
-            "resources it uses",
+            hint=f"{why}; that work was not cancelled and may outlive the resources it uses",
         )
 
 

@@ -126,6 +126,7 @@ async def test_abandon_drain_asked_before_the_drain_began_is_remembered() -> Non
     assert log == ["disposed db"]
     [problem] = err.value.exceptions
     assert isinstance(problem, DrainTimeoutError) and problem.pending == 1
+    assert problem.hint.startswith("the wait was abandoned (a second signal)")
 
 
 async def test_a_cancelled_body_still_disposes_resources_that_await() -> None:
