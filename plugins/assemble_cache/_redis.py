@@ -108,7 +108,17 @@ def _check(config: Any, report: assembler.ConfigReport) -> None:
 
 
 def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
-    """One cache per use: its own outage state; the entries live in Redis."""
+    """One cache per use: its own outage state; the entries live in Redis.
+
+    With ``invalidate_on``, a generation kept in Redis is replaced by a new random one by
+    the invalidating events, from any process. Each entry is then stored as
+    ``{generation} {json}``; a read fetches the entry and the current generation in one
+    MGET, and an entry of another generation is a miss. A call that read its data before
+    an invalidation stores its result under the generation it started with, so that
+    result is never served: nothing stale outlives the event. A missing generation (a
+    fresh Redis, an eviction, a failover) is started anew at random, so no entry from
+    before it can match: a counter restarting at 1 could.
+    """
     config = config or {}
     ttl_ms = max(1, round(assembler.duration(config["ttl"]) * 1000))
     prefix: str = config.get("prefix", DEFAULT_PREFIX)
@@ -125,81 +135,24 @@ def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
         RETRY_AFTER,
     )
     errors = redis_errors()
-
-    if config.get("invalidate_on"):
-        return _generational(prefix, ttl_ms, key_fn, fail_open, health, errors, bound)
-
-    async def cache_redis(call: runner.TaskCall, config: Any, redis: Any) -> Any:
-        task = call.task.id
-        key = cache_key(task, call.input, key_fn)
-        if key is None:  # an input that has no JSON form: not cached
-            return await call.next()
-        name = f"{prefix}{task}:{digest(key)}"
-        raw = None
-        if not health.usable():
-            if not fail_open:
-                raise CacheUnavailable(task, None)
-        else:
-            try:
-                async with asyncio.timeout(bound or OP_TIMEOUT):
-                    raw = await redis.get(name)
-            except errors as exc:
-                health.failed(task, exc)
-                if not fail_open:
-                    raise CacheUnavailable(task, exc, bound) from exc
-            else:
-                health.ok()
-        if raw is not None:
-            try:
-                return json.loads(raw)
-            except ValueError:
-                pass  # not a value this cache wrote: compute and overwrite it
-        result = await call.next()  # an error propagates and nothing is cached
-        text = json_text(result)
-        if text is not None and health.usable():
-            try:
-                async with asyncio.timeout(bound or OP_TIMEOUT):
-                    await redis.set(name, text, px=ttl_ms)
-            except errors as exc:
-                health.failed(task, exc)  # the result is there: return it anyway
-            else:
-                health.ok()
-        return result
-
-    return cache_redis
-
-
-def _generational(
-    prefix: str,
-    ttl_ms: int,
-    key_fn: Callable[[Any], str] | None,
-    fail_open: bool,
-    health: Outage,
-    errors: tuple[type[BaseException], ...],
-    bound: float,
-) -> Callable[..., Awaitable[Any]]:
-    """``cache.redis`` with ``invalidate_on``: a generation, kept in Redis, is replaced by
-    a new random one by the invalidating events, from any process.
-
-    Each entry is stored as ``{generation} {json}``; a read fetches the entry and the
-    current generation in one MGET, and an entry of another generation is a miss. A call
-    that read its data before an invalidation writes its result under the generation it
-    started with, so that result is never served: nothing stale outlives the event. A
-    generation that is missing (a fresh Redis, an eviction, a failover) is created anew
-    and random, so no entry from before it can match: a counter restarting at 1 could.
-    """
-    generation_key = f"{prefix}@generation"
+    generation_key = f"{prefix}@generation" if config.get("invalidate_on") else None
     pending = [False]  # an invalidation this process could not send yet
 
-    async def send_pending(redis: Any, task: str) -> bool:
-        try:
-            async with asyncio.timeout(bound or OP_TIMEOUT):
-                await redis.set(generation_key, _new_generation())
-        except errors as exc:
-            health.failed(task, exc)
-            return False
-        pending[0] = False
-        return True
+    async def new_generation(redis: Any, wait: float) -> None:
+        async with asyncio.timeout(wait):
+            await redis.set(generation_key, _new_generation())
+
+    async def read(redis: Any, name: str) -> tuple[bytes | None, Any]:
+        """``(tag, raw)``: the entry, and what a result is stored under (``b""`` without
+        generations; ``None``: the generation is not known, store nothing)."""
+        if generation_key is None:
+            return b"", await redis.get(name)
+        current, raw = await redis.mget(generation_key, name)
+        if current is None:  # none yet: start one (or learn another's next time)
+            fresh = _new_generation()
+            if await redis.set(generation_key, fresh, nx=True):
+                current = fresh
+        return (None if current is None else _bytes(current)), raw
 
     async def cache_redis(call: runner.TaskCall, config: Any, redis: Any) -> Any:
         task = call.task.id
@@ -207,39 +160,39 @@ def _generational(
         if key is None:  # an input that has no JSON form: not cached
             return await call.next()
         name = f"{prefix}{task}:{digest(key)}"
-        if not health.usable() or (pending[0] and not await send_pending(redis, task)):
+        if pending[0] and health.usable():  # send it before anything is read
+            try:
+                await new_generation(redis, bound or OP_TIMEOUT)
+            except errors as exc:
+                health.failed(task, exc)
+            else:
+                pending[0] = False
+        if not health.usable() or pending[0]:
             if not fail_open:
                 raise CacheUnavailable(task, None)
             return await call.next()
         try:
             async with asyncio.timeout(bound or OP_TIMEOUT):
-                current, raw = await redis.mget(generation_key, name)
-                if current is None:  # none yet: start one (or learn another's next time)
-                    fresh = _new_generation()
-                    if await redis.set(generation_key, fresh, nx=True):
-                        current = fresh
+                tag, raw = await read(redis, name)
         except errors as exc:
             health.failed(task, exc)
             if not fail_open:
                 raise CacheUnavailable(task, exc, bound) from exc
             return await call.next()
         health.ok()
-        if current is None:  # another process started the generation meanwhile
-            return await call.next()
-        generation = _bytes(current)  # str where the client decodes responses
-        if raw is not None:
-            stored, _, body = _bytes(raw).partition(b" ")
-            if stored == generation:
+        if raw is not None and tag is not None:
+            stored, _, body = _bytes(raw).partition(b" ") if tag else (b"", b"", raw)
+            if stored == tag:
                 try:
                     return json.loads(body)
                 except ValueError:
                     pass  # not a value this cache wrote: compute and overwrite it
         result = await call.next()  # an error propagates and nothing is cached
         text = json_text(result)
-        if text is not None and health.usable():
+        if text is not None and tag is not None and health.usable():
             try:
                 async with asyncio.timeout(bound or OP_TIMEOUT):
-                    await redis.set(name, generation + b" " + text.encode(), px=ttl_ms)
+                    await redis.set(name, tag + b" " + text.encode() if tag else text, px=ttl_ms)
             except errors as exc:
                 health.failed(task, exc)  # the result is there: return it anyway
             else:
@@ -249,8 +202,7 @@ def _generational(
     async def invalidate(emission: runner.EventEmission, redis: Any) -> None:
         wait = max(INVALIDATE_TIMEOUT, bound)
         try:
-            async with asyncio.timeout(wait):
-                await redis.set(generation_key, _new_generation())
+            await new_generation(redis, wait)
         except errors as exc:
             # The event happened: failing its emitter would not undo it. This process
             # reads nothing cached until the new generation is set; other processes may
@@ -265,7 +217,8 @@ def _generational(
                 describe(exc, wait),
             )
 
-    cache_redis.invalidate = invalidate  # type: ignore[attr-defined]  # see invalidation_hooks
+    if generation_key is not None:  # see assemble_cache.assemble_compile
+        cache_redis.invalidate = invalidate  # type: ignore[attr-defined]
     return cache_redis
 
 
