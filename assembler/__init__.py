@@ -17,6 +17,7 @@ from ._plugins import Plugins as Plugins
 from ._plugins import Report as Report
 from ._plugins import hookimpl as hookimpl
 from ._plugins import load_plugins as load_plugins
+from ._plugins import require_asyncio as require_asyncio
 from ._schema import composed_schema as composed_schema
 from ._validate import Checked as Checked
 from ._validate import check as check
@@ -38,4 +39,5 @@ __all__ = [
     "duration",
     "hookimpl",
     "load_plugins",
+    "require_asyncio",
 ]

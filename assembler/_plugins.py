@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata as md
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -246,3 +247,17 @@ def _collect(plugins: Plugins) -> None:
         )
         for i in plugins.infos
     ]
+
+
+def require_asyncio(error: type[runner.errors.RunnerError], what: str, because: str) -> None:
+    """Raise ``error`` (the component's own error class, with its code) unless the app
+    runs on asyncio: for a component whose library runs on asyncio only. Call it first in
+    the component's init; ``because`` names the library (``"nats-py runs on asyncio
+    only"``)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise error(
+            f"{what} needs the asyncio backend: {because}",
+            hint="run the app on asyncio (the default: drop --backend trio)",
+        ) from None

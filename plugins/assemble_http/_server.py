@@ -9,7 +9,6 @@ uvicorn and Starlette run on asyncio only: on trio, init fails with a clear erro
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import functools
 import importlib
@@ -579,13 +578,7 @@ def _uvicorn_server(app: Any, grace: float) -> Any:
 
 def require_asyncio(what: str) -> None:
     """:class:`HttpServerError` unless running on asyncio (uvicorn's only backend)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        raise HttpServerError(
-            f"{what} needs the asyncio backend: uvicorn and Starlette run on asyncio only",
-            hint="run the app on asyncio (the default: drop --backend trio)",
-        ) from None
+    assembler.require_asyncio(HttpServerError, what, "uvicorn and Starlette run on asyncio only")
 
 
 @asynccontextmanager

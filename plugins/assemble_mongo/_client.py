@@ -8,7 +8,6 @@ client is made.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import assembler
@@ -79,13 +78,9 @@ def check(config: Any, report: assembler.ConfigReport) -> None:
 async def make_client(config: Any) -> Any:
     config = dict(config or {})
     uri = str(config.get("uri", DEFAULT_URI))
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        raise MongoClientError(
-            "mongo.client needs the asyncio backend: pymongo's asyncio client runs on asyncio only",
-            hint="run the app on asyncio (the default: drop --backend trio)",
-        ) from None
+    assembler.require_asyncio(
+        MongoClientError, "mongo.client", "pymongo's asyncio client runs on asyncio only"
+    )
     try:
         from pymongo import AsyncMongoClient
         from pymongo.errors import ConfigurationError, PyMongoError

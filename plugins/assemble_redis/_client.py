@@ -78,15 +78,8 @@ def check(config: Any, report: assembler.ConfigReport) -> None:
 
 
 def require_asyncio(what: str) -> None:
-    """Raise a clear :class:`RedisClientError` unless an asyncio event loop is running."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        raise RedisClientError(
-            f"{what} needs the asyncio backend: redis-py's client runs on asyncio only",
-            hint="run the app on asyncio (the default), or drop the Redis components "
-            "when running on trio",
-        ) from None
+    """:class:`RedisClientError` unless running on asyncio (redis-py's asyncio client)."""
+    assembler.require_asyncio(RedisClientError, what, "redis-py's client runs on asyncio only")
 
 
 async def make_client(config: Any) -> Any:

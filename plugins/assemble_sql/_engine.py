@@ -19,7 +19,6 @@ SQLAlchemy's own exception, for the task to catch.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -211,14 +210,9 @@ async def make_engine(config: Any) -> Any:
     """Init: create the engine, connect once (bounded) and run ``SELECT 1``."""
     config = dict(config or {})
     url_text = str(config.get("url", DEFAULT_URL))
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        raise SqlEngineError(
-            "sql.engine needs the asyncio backend: SQLAlchemy's asyncio extension runs on "
-            "asyncio only",
-            hint="run the app on asyncio (the default: drop --backend trio)",
-        ) from None
+    assembler.require_asyncio(
+        SqlEngineError, "sql.engine", "SQLAlchemy's asyncio extension runs on asyncio only"
+    )
     try:
         from sqlalchemy import event, text
         from sqlalchemy.engine import make_url

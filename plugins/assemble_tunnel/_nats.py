@@ -25,7 +25,6 @@ then the connection closes. asyncio only (nats-py).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import logging
@@ -189,13 +188,7 @@ def safe_url(url: str) -> str:
 
 async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
     config = dict(config or {})
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        raise NatsTunnelError(
-            "tunnel.nats needs the asyncio backend: nats-py runs on asyncio only",
-            hint="run the app on asyncio (the default: drop --backend trio)",
-        ) from None
+    assembler.require_asyncio(NatsTunnelError, "tunnel.nats", "nats-py runs on asyncio only")
     try:
         from nats.aio.client import Client
         from nats.errors import AuthorizationError, NoRespondersError
