@@ -29,21 +29,21 @@ import assembler
 import runner
 from runner.errors import TaskTimeoutError
 
-from ._serializer import SerializerError, dump_bytes, loads
+from ._serializer import SerializerError, dump_bytes
 from ._wire import (
+    IDS,
     REQUEST_ID,
     REQUEST_ID_HEADER,
     TOKEN_HEADER,
     TunnelError,
     TunnelUnavailable,
     from_tunnel,
+    open_envelope,
     rebuild,
     select,
 )
 
 log = logging.getLogger("assemble.tunnel")
-
-_IDS = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -61,11 +61,11 @@ SCHEMA: dict[str, Any] = {
             "description": "sent as `x-runner-token` (use `${env.TUNNEL_TOKEN}`)",
         },
         "tasks": {
-            **_IDS,
+            **IDS,
             "description": "ids or globs of the tasks that run on the remote (declare them "
             "`remote: true`)",
         },
-        "events": {**_IDS, "description": "ids or globs of the events mirrored to the remote"},
+        "events": {**IDS, "description": "ids or globs of the events mirrored to the remote"},
         "timeout": {
             **assembler.DURATION,
             "default": "30s",
@@ -184,15 +184,10 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[TunnelClient]:
             )
             raise _Retryable(failed(down, f"{type(exc).__name__}: {exc}")) from None
         status = response.status_code
-        try:
-            envelope = loads(response.content)
-            ok = envelope["ok"] if isinstance(envelope, dict) else None
-        except (SerializerError, KeyError, TypeError):
-            envelope, ok = None, None
-        if ok is True:
-            return envelope.get("result")
-        error = envelope.get("error") if isinstance(envelope, dict) else None
-        if ok is not False or not isinstance(error, dict):
+        opened = open_envelope(response.content)
+        if opened is not None and opened[0]:
+            return opened[1]
+        if opened is None:
             failure = TunnelError(
                 f"{what}: the tunnel server answered HTTP {status} without a Runner envelope",
                 hint="check that `url` points at a tunnel server, base path included",
@@ -201,6 +196,7 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[TunnelClient]:
             if status in _RETRY_STATUS:
                 raise _Retryable(failure)
             raise failure
+        error = opened[1]
         code = error.get("id") or error.get("code")
         if code in _DRAINING:
             raise _Retryable(rebuild(error, status))

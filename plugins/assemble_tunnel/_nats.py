@@ -43,11 +43,13 @@ from runner.errors import ShuttingDown, TaskTimeoutError
 
 from ._serializer import SerializerError, dump_bytes, loads
 from ._wire import (
+    IDS,
     INTERNAL,
     REQUEST_ID,
     TunnelError,
     TunnelUnavailable,
     from_tunnel,
+    open_envelope,
     rebuild,
     select,
     typed,
@@ -61,8 +63,6 @@ ORIGIN = "x-assemble-origin"
 REQUEST_ID_HEADER = "x-runner-request-id"
 SUBJECT_TOKEN = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
 
-_IDS = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}
-
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -74,21 +74,21 @@ SCHEMA: dict[str, Any] = {
             "cluster's servers separated by commas",
         },
         "serve": {
-            **_IDS,
+            **IDS,
             "description": "ids or globs of the tasks this process serves (in the queue "
             "group `workers`: the processes serving a task share its calls)",
         },
         "call": {
-            **_IDS,
+            **IDS,
             "description": "ids or globs of the tasks routed to whoever serves them "
             "(declare them `remote: true`)",
         },
         "events": {
-            **_IDS,
+            **IDS,
             "description": "ids or globs of the events mirrored to every node (at most once)",
         },
         "durable_events": {
-            **_IDS,
+            **IDS,
             "description": "ids or globs of the events delivered through JetStream: "
             "at least once, to one of the processes listing them, acknowledged after "
             "its hooks ran",
@@ -378,15 +378,17 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
                 ) from None
             except NatsTimeout:
                 raise TaskTimeoutError(tid, timeout) from None
-            try:
-                envelope = loads(reply.data)
-            except SerializerError:
-                envelope = None
-            if isinstance(envelope, dict) and envelope.get("ok") is True:
-                return envelope.get("result")
-            error = envelope.get("error") if isinstance(envelope, dict) else None
-            if not isinstance(error, dict):
-                raise TunnelError(f"remote task {tid!r}: the answer is not a Runner envelope")
+            opened = open_envelope(reply.data)
+            if opened is None:
+                raise TunnelError(
+                    f"remote task {tid!r}: the answer is not a Runner envelope",
+                    hint="something else answers this subject: give the app a "
+                    "`subject_prefix` of its own",
+                )
+            ok, body = opened
+            if ok:
+                return body
+            error = body
             if error.get("code") == REFUSED:
                 raise TunnelUnavailable(
                     f"remote task {tid!r}: the worker that took it is stopping",

@@ -34,7 +34,16 @@ from assemble_http._server import (
 )
 
 from ._serializer import SerializerError, dump_bytes, loads
-from ._wire import INTERNAL, REQUEST_ID, REQUEST_ID_HEADER, TOKEN_HEADER, from_tunnel, select, typed
+from ._wire import (
+    IDS,
+    INTERNAL,
+    REQUEST_ID,
+    REQUEST_ID_HEADER,
+    TOKEN_HEADER,
+    from_tunnel,
+    select,
+    typed,
+)
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -43,12 +52,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("assemble.tunnel")
 
 MIB = 1024 * 1024
-
-_IDS = {
-    "type": "array",
-    "items": {"type": "string", "minLength": 1},
-    "default": [],
-}
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -80,12 +83,12 @@ SCHEMA: dict[str, Any] = {
             "16 or more printable ASCII characters). None: every call is refused",
         },
         "tasks": {
-            **_IDS,
+            **IDS,
             "description": "ids or globs (`app.tasks.*`) of the tasks callers may run; "
             "any other id: 403",
         },
         "events": {
-            **_IDS,
+            **IDS,
             "description": "ids or globs of the events callers may emit; any other id: 403",
         },
         "max_body_bytes": {

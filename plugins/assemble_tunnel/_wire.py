@@ -29,6 +29,8 @@ from runner.errors import (
     ValidationError,
 )
 
+from ._serializer import SerializerError, loads
+
 #: The id of the event being delivered here from another process (by tunnel.server or
 #: tunnel.nats): a tunnel does not send that event out again (no echo loops); other
 #: events its hooks emit go out as usual.
@@ -174,3 +176,24 @@ def rebuild(error: dict[str, Any], status: int) -> BaseException:
     http = http if isinstance(http, int) and 400 <= http <= 599 else status
     hint = data.get("hint")
     return RemoteError(code, message, http, data, hint=hint if isinstance(hint, str) else "")
+
+
+def open_envelope(data: bytes) -> tuple[bool, Any] | None:
+    """``(True, result)`` or ``(False, error)`` of a Runner envelope (``{ok, result}`` or
+    ``{ok: false, error: {...}}``); ``None`` when ``data`` is not one."""
+    try:
+        envelope = loads(data)
+    except SerializerError:
+        return None
+    if not isinstance(envelope, dict):
+        return None
+    ok, error = envelope.get("ok"), envelope.get("error")
+    if ok is True:
+        return True, envelope.get("result")
+    if ok is False and isinstance(error, dict):
+        return False, error
+    return None
+
+
+IDS: dict[str, Any] = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}
+"""The schema of a config list of ids or globs (the tunnel components)."""
