@@ -110,6 +110,19 @@ def read(
     return manifest
 
 
+def _is_mapping(doc: Document, what: str, hint: str, sink: Sink) -> bool:
+    """Whether a loaded file (an overlay, an include) is a mapping; ASM102 at its start if not."""
+    if isinstance(doc.data, dict):
+        return True
+    at = doc.marks.get((), Mark(doc.file, 1, 1))
+    sink(
+        Diagnostic(
+            "ASM102", f"{what} {doc.file} is not a mapping", doc.file, at.line, at.col, hint=hint
+        )
+    )
+    return False
+
+
 def _overlay(manifest: Manifest, fs: FsPath, sink: Sink) -> None:
     """Lay the overlay file ``fs`` over the manifest: maps merge key by key (so a section
     merges definition by definition, and a definition key by key), anything else (a
@@ -117,18 +130,12 @@ def _overlay(manifest: Manifest, fs: FsPath, sink: Sink) -> None:
     doc = _load_file(fs, sink, None)
     if doc is None:
         return
-    if not isinstance(doc.data, dict):
-        at = doc.marks.get((), Mark(doc.file, 1, 1))
-        sink(
-            Diagnostic(
-                "ASM102",
-                f"overlay {doc.file} is not a mapping",
-                doc.file,
-                at.line,
-                at.col,
-                hint="an overlay holds the keys it changes: `resources: {db: {config: ...}}`",
-            )
-        )
+    if not _is_mapping(
+        doc,
+        "overlay",
+        "an overlay holds the keys it changes: `resources: {db: {config: ...}}`",
+        sink,
+    ):
         return
     manifest.sources[doc.file] = doc.lines
     data = dict(doc.data)
@@ -239,18 +246,9 @@ def _include(
         fragment = _load_file(target, sink, at)
         if fragment is None:
             continue
-        if not isinstance(fragment.data, dict):
-            start = fragment.marks.get((), Mark(fragment.file, 1, 1))
-            sink(
-                Diagnostic(
-                    "ASM102",
-                    f"included file {fragment.file} is not a mapping",
-                    fragment.file,
-                    start.line,
-                    start.col,
-                    hint="an include holds sections such as `tasks:`",
-                )
-            )
+        if not _is_mapping(
+            fragment, "included file", "an include holds sections such as `tasks:`", sink
+        ):
             continue
         manifest.sources[fragment.file] = fragment.lines
         _merge_fragment(manifest, fragment, sink)
