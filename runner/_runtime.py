@@ -184,18 +184,8 @@ class Runtime:
         entry = self._event(event)
         local = entry.local
         assert local is not None
-        if self._accepted.get() and self._state < _DISPOSING:
+        async with self.accepted(f"delivery of {entry.definition.id!r}"):
             await local(payload)
-            return
-        if self._state > _RUNNING:
-            raise ShuttingDown(f"delivery of {entry.definition.id!r}")
-        self._inflight += 1
-        token = self._accepted.set(True)
-        try:
-            await local(payload)
-        finally:
-            self._accepted.reset(token)
-            self._done_one()
 
     def _event(self, event: Event | str) -> _Entry:
         entry = self._events.get(event if isinstance(event, str) else event.id)
