@@ -44,15 +44,15 @@ from runner.errors import ShuttingDown, TaskTimeoutError
 from ._serializer import SerializerError, dump_bytes, loads
 from ._wire import (
     IDS,
-    INTERNAL,
     REQUEST_ID,
     TunnelError,
     TunnelUnavailable,
+    dump_envelope,
+    failure,
     from_tunnel,
     open_envelope,
     rebuild,
     select,
-    typed,
 )
 
 log = logging.getLogger("assemble.tunnel")
@@ -305,29 +305,16 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
                 reply = {"ok": False, "error": error}
             except ShuttingDown as exc:
                 if started:  # raised inside the task: it ran (in part); not retryable
-                    reply = {"ok": False, "error": typed(exc)[1]}  # type: ignore[index]
+                    reply = failure(exc, f"NATS call of {tid!r}", rid)[1]
                 else:  # refused before it ran: the caller may send it elsewhere
                     error = {"code": REFUSED, "message": f"this worker is stopping: {exc.message}"}
                     reply = {"ok": False, "error": error}
             except Exception as exc:
-                found = typed(exc)
-                if found is None:
-                    log.error(
-                        "tunnel.nats: task %r failed (request %s)",
-                        tid,
-                        rid,
-                        exc_info=exc,
-                        extra={"request_id": rid},
-                    )
-                reply = {"ok": False, "error": found[1] if found else INTERNAL}
+                reply = failure(exc, f"NATS call of {tid!r}", rid)[1]
             finally:
                 if not started:  # refused (shutting down): the subscription goes on
                     task_status.started()
-            try:
-                data = dump_bytes(reply)
-            except SerializerError as exc:
-                log.error("tunnel.nats: the result of %r cannot be sent: %s", tid, exc)
-                data = dump_bytes({"ok": False, "error": INTERNAL})
+            data, _ = dump_envelope(reply, rid)
             if msg.reply:
                 try:
                     await msg.respond(data)

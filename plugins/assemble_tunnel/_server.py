@@ -33,16 +33,16 @@ from assemble_http._server import (
     serving,
 )
 
-from ._serializer import SerializerError, dump_bytes, loads
+from ._serializer import SerializerError, loads
 from ._wire import (
     IDS,
-    INTERNAL,
     REQUEST_ID,
     REQUEST_ID_HEADER,
     TOKEN_HEADER,
+    dump_envelope,
+    failure,
     from_tunnel,
     select,
-    typed,
 )
 
 if TYPE_CHECKING:
@@ -156,11 +156,9 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
         )
 
     def respond(status: int, body: dict[str, Any], rid: str, close: bool = False) -> Response:
-        try:
-            content = dump_bytes(body)
-        except SerializerError as exc:
-            log.error("tunnel: the answer to request %s cannot be serialized: %s", rid, exc)
-            status, content = 500, dump_bytes({"ok": False, "error": INTERNAL})
+        content, ok = dump_envelope(body, rid)
+        if not ok:
+            status = 500
         headers = {
             REQUEST_ID_HEADER: rid,
             "x-content-type-options": "nosniff",
@@ -219,14 +217,7 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
             raise _Refused(400, "INVALID_JSON", "Invalid JSON body") from None
 
     def failed(exc: Exception, rid: str, what: str) -> Response:
-        found = typed(exc)
-        if found is not None:
-            status, error = found
-            return respond(status, {"ok": False, "error": error}, rid)
-        log.error(
-            "tunnel: %s failed (request %s)", what, rid, exc_info=exc, extra={"request_id": rid}
-        )
-        return respond(500, {"ok": False, "error": INTERNAL}, rid)
+        return respond(*failure(exc, what, rid), rid)
 
     def cut_off(rid: str) -> Response:
         code, message = past_grace(grace)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import fnmatch
+import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -29,7 +30,7 @@ from runner.errors import (
     ValidationError,
 )
 
-from ._serializer import SerializerError, loads
+from ._serializer import SerializerError, dump_bytes, loads
 
 #: The id of the event being delivered here from another process (by tunnel.server or
 #: tunnel.nats): a tunnel does not send that event out again (no echo loops); other
@@ -42,6 +43,7 @@ TOKEN_HEADER = "x-runner-token"
 REQUEST_ID_HEADER = "x-runner-request-id"
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 INTERNAL = {"code": "INTERNAL_ERROR", "message": "Internal Error"}
+log = logging.getLogger("assemble.tunnel")
 _GLOB = re.compile(r"[*?\[]")
 
 
@@ -197,3 +199,25 @@ def open_envelope(data: bytes) -> tuple[bool, Any] | None:
 
 IDS: dict[str, Any] = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}
 """The schema of a config list of ids or globs (the tunnel components)."""
+
+
+def failure(exc: BaseException, what: str, rid: str) -> tuple[int, dict[str, Any]]:
+    """``(status, envelope)`` answering a call that raised ``exc``: a typed error as
+    itself (:func:`typed`); anything else ``INTERNAL_ERROR``, its text and traceback only
+    in the log, with the request id."""
+    found = typed(exc)
+    if found is not None:
+        status, error = found
+        return status, {"ok": False, "error": error}
+    log.error("tunnel: %s failed (request %s)", what, rid, exc_info=exc, extra={"request_id": rid})
+    return 500, {"ok": False, "error": INTERNAL}
+
+
+def dump_envelope(envelope: dict[str, Any], rid: str) -> tuple[bytes, bool]:
+    """``(bytes, True)``; ``(INTERNAL_ERROR's bytes, False)`` when a result has no wire
+    form (logged)."""
+    try:
+        return dump_bytes(envelope), True
+    except SerializerError as exc:
+        log.error("tunnel: the answer to request %s cannot be serialized: %s", rid, exc)
+        return dump_bytes({"ok": False, "error": INTERNAL}), False
