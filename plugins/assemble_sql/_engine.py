@@ -150,12 +150,11 @@ def safe_url(url: str) -> str:
         return "<unparsable database url>"
 
 
-def _options(url: Any, config: dict[str, Any]) -> dict[str, Any]:
-    """``create_async_engine`` keywords for ``url`` (a SQLAlchemy ``URL``)."""
+def _options(url: Any, config: dict[str, Any], connect: float, statement: float) -> dict[str, Any]:
+    """``create_async_engine`` keywords for ``url`` (a SQLAlchemy ``URL``), with the
+    connect and statement timeouts in seconds."""
     options: dict[str, Any] = {"echo": bool(config.get("echo", False)), "pool_pre_ping": True}
-    connect = assembler.duration(config.get("connect_timeout", "10s"))
     if url.get_backend_name() == "postgresql":
-        statement = assembler.duration(config.get("statement_timeout", "30s"))
         size = int(config.get("pool_size", 5))
         settings = {"statement_timeout": str(round(statement * 1000))}
         if "application_name" in url.query:  # libpq's URL option; asyncpg takes it here
@@ -223,6 +222,8 @@ async def make_engine(config: Any) -> Any:
             hint='install assemble[sql] (pip install "assemble[sql]")',
         ) from None
     shown = safe_url(url_text)
+    connect_timeout = assembler.duration(config.get("connect_timeout", "10s"))
+    statement_timeout = assembler.duration(config.get("statement_timeout", "30s"))
     try:
         url = make_url(url_text)
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -232,7 +233,7 @@ async def make_engine(config: Any) -> Any:
                     f"sql.engine cannot open {shown}: the folder {str(folder)!r} does not exist",
                     hint=f"create {str(folder)!r}, or point the URL (or DATA_DIR) elsewhere",
                 )
-        options = _options(url, config)
+        options = _options(url, config, connect_timeout, statement_timeout)
         url = url.difference_update_query(["application_name"])  # passed in options
         engine = create_async_engine(url, **options)
     except SqlEngineError:
@@ -243,12 +244,10 @@ async def make_engine(config: Any) -> Any:
             hint="write sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db, "
             'and install assemble[sql] (pip install "assemble[sql]")',
         ) from None
-    statement_timeout = assembler.duration(config.get("statement_timeout", "30s"))
     event.listen(engine.sync_engine, "handle_error", _on_error(statement_timeout))
     event.listen(engine.sync_engine, "do_connect", _connect_or_unavailable)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-    connect_timeout = assembler.duration(config.get("connect_timeout", "10s"))
     try:
         with anyio.fail_after(connect_timeout):
             async with engine.connect() as connection:
