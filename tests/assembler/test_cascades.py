@@ -10,52 +10,35 @@ from typing import Any
 import assembler
 
 
-def test_a_missing_variable_behind_a_config_value_is_one_diagnostic(tmp_path: Path) -> None:
-    manifest = tmp_path / "app.yaml"
-    manifest.write_text(
-        textwrap.dedent(
-            """\
-            assemble: 1
-            id: app
-            config:
-              secret: ${env.CASCADE_UNSET_SECRET}
-            middleware:
-              jwt: {use: auth.jwt, config: {secret: "${config.secret}", algorithms: [HS256]}}
-            """
-        )
-    )
-    checked = assembler.check(str(manifest), assembler.load_plugins(), env={})
-    assert [(d.code, d.line, d.col) for d in checked.diagnostics] == [("ASM301", 4, 11)]
-    assert not checked.ok and checked.app is None
-
-
-def test_a_set_variable_still_gets_the_plugins_checks(tmp_path: Path) -> None:
-    manifest = tmp_path / "app.yaml"
-    manifest.write_text(
-        textwrap.dedent(
-            """\
-            assemble: 1
-            id: app
-            config:
-              secret: ${env.CASCADE_SHORT_SECRET}
-            middleware:
-              jwt: {use: auth.jwt, config: {secret: "${config.secret}", algorithms: [HS256]}}
-            """
-        )
-    )
-    checked = assembler.check(
-        str(manifest), assembler.load_plugins(), env={"CASCADE_SHORT_SECRET": "too-short"}
-    )
-    assert [(d.code, d.line, d.col) for d in checked.diagnostics] == [("ASM603", 6, 41)]
-    assert "shorter than 32 bytes" in checked.diagnostics[0].message
-    assert "too-short" not in checked.diagnostics[0].message  # an env value: redacted
-
-
 def check_text(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> list[Any]:
+    """``(code, line, col, message)`` of each diagnostic (and none compiled on an error)."""
     manifest = tmp_path / "app.yaml"
     manifest.write_text(textwrap.dedent(text))
     checked = assembler.check(str(manifest), assembler.load_plugins(), env=env or {})
+    assert checked.ok == (checked.app is not None) == (not checked.diagnostics)
     return [(d.code, d.line, d.col, d.message) for d in checked.diagnostics]
+
+
+JWT_THROUGH_CONFIG = """\
+    assemble: 1
+    id: app
+    config:
+      secret: ${env.CASCADE_SECRET}
+    middleware:
+      jwt: {use: auth.jwt, config: {secret: "${config.secret}", algorithms: [HS256]}}
+    """
+
+
+def test_a_missing_variable_behind_a_config_value_is_one_diagnostic(tmp_path: Path) -> None:
+    found = check_text(tmp_path, JWT_THROUGH_CONFIG)
+    assert [f[:3] for f in found] == [("ASM301", 4, 11)]
+
+
+def test_a_set_variable_still_gets_the_plugins_checks(tmp_path: Path) -> None:
+    found = check_text(tmp_path, JWT_THROUGH_CONFIG, {"CASCADE_SECRET": "too-short"})
+    assert [f[:3] for f in found] == [("ASM603", 6, 41)]
+    assert "shorter than 32 bytes" in found[0][3]
+    assert "too-short" not in found[0][3]  # an env value: redacted
 
 
 def test_a_missing_duration_is_one_diagnostic_directly_or_through_config(

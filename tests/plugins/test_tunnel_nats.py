@@ -363,12 +363,7 @@ def workers(tmp_path: Path, nats_url: str, prefix: str) -> Iterator[list[subproc
             assert "is running" in line, line + proc.stderr.read()
         yield procs
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(10)
-            if proc.stderr:
-                proc.stderr.close()
+        kill_all(procs)
 
 
 def marked(tmp_path: Path, worker: subprocess.Popen[str], kind: str) -> bool:
@@ -550,6 +545,16 @@ async def publish_raw(nats_url: str, prefix: str, payload: dict[str, Any]) -> No
         await nc.close()
 
 
+def kill_all(procs: list[subprocess.Popen[str]]) -> None:
+    """SIGKILL the worker processes still running, reap them, close their pipes."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        if proc.stderr:
+            proc.stderr.close()
+
+
 async def purge(nats_url: str, prefix: str) -> None:
     import nats
 
@@ -580,11 +585,7 @@ async def test_1000_durable_events_across_2_consumers_all_handled(
         by = Counter(w for w, _ in seen)
         assert by["a"] > 0 and by["b"] > 0, by  # shared by the consumers
     finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(10)
-            assert proc.stderr is not None
-            proc.stderr.close()
+        kill_all(procs)
         await purge(nats_url, prefix)
 
 
@@ -605,12 +606,7 @@ async def test_a_durable_event_whose_consumer_died_is_delivered_again(
         seen = await wait_for(path, 1, 20)  # ack_wait (1 s) passed: delivered again
         assert seen == [("survivor", 1)]
     finally:
-        for proc in [slow, *survivor]:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(10)
-            assert proc.stderr is not None
-            proc.stderr.close()
+        kill_all([slow, *survivor])
         await purge(nats_url, prefix)
 
 
@@ -735,11 +731,7 @@ async def test_a_process_without_the_hooks_publishes_durable_events_but_takes_no
         assert {n for _, n in seen} == set(range(40))
         assert {w for w, _ in seen} == {"worker"}  # the api took none of them
     finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(10)
-            assert proc.stderr is not None
-            proc.stderr.close()
+        kill_all(procs)
         await purge(nats_url, prefix)
 
 
@@ -756,11 +748,7 @@ async def test_a_hook_slower_than_ack_wait_is_not_delivered_twice(
         await anyio.sleep(2)  # a second delivery would have finished by now
         assert [n for _, n in handled(path)] == [7]  # handled once
     finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(10)
-            assert proc.stderr is not None
-            proc.stderr.close()
+        kill_all(procs)
         await purge(nats_url, prefix)
 
 

@@ -166,9 +166,12 @@ def fresh_database(postgres_url: str) -> Iterator[str]:
     asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def test_the_walkthrough_on_postgres_and_redis_with_the_prod_overlay(
+@pytest.fixture
+def prod(
     tmp_path: Path, fresh_database: str, redis_url: str, redis_sync: Any
-) -> None:
+) -> Iterator[tuple[str, Path, dict[str, str]]]:
+    """``(run id, overlay, env)`` for the prod overlay on a fresh database, with Redis
+    keys of this run's own (deleted afterwards)."""
     run_id = uuid.uuid4().hex[:8]
     prefixes = tmp_path / "prefixes.yaml"
     prefixes.write_text(
@@ -176,14 +179,27 @@ def test_the_walkthrough_on_postgres_and_redis_with_the_prod_overlay(
         f"  user_cache: {{config: {{prefix: 'test:{run_id}:cache:'}}}}\n"
         f"  post_limit: {{config: {{prefix: 'test:{run_id}:limit:'}}}}\n"
     )
+    yield (
+        run_id,
+        prefixes,
+        {
+            "DATABASE_URL": fresh_database,
+            "REDIS_URL": redis_url,
+            "DATA_DIR": str(tmp_path),
+            "JWT_SECRET": "test-secret-" + "s" * 40,  # prod.yaml has no development default
+            "ADMIN_PASSWORD": "admin-password",
+        },
+    )
+    keys = list(redis_sync.scan_iter(match=f"test:{run_id}:*"))
+    if keys:
+        redis_sync.delete(*keys)
+
+
+def test_the_walkthrough_on_postgres_and_redis_with_the_prod_overlay(
+    tmp_path: Path, prod: tuple[str, Path, dict[str, str]], redis_sync: Any
+) -> None:
+    run_id, prefixes, env = prod
     port = free_port()
-    env = {
-        "DATABASE_URL": fresh_database,
-        "REDIS_URL": redis_url,
-        "DATA_DIR": str(tmp_path),
-        "JWT_SECRET": "test-secret-" + "s" * 40,  # prod.yaml has no development default
-        "ADMIN_PASSWORD": "admin-password",
-    }
     proc = start(port, env, PROD, prefixes)
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
@@ -194,9 +210,6 @@ def test_the_walkthrough_on_postgres_and_redis_with_the_prod_overlay(
         assert cached, "GET /users/{id} results are cached in Redis"
     finally:
         code, err = stop(proc)
-        keys = list(redis_sync.scan_iter(match=f"test:{run_id}:*"))
-        if keys:
-            redis_sync.delete(*keys)
     assert code == 0, err
     assert not (tmp_path / "users-api.db").exists()  # no SQLite: PostgreSQL held the data
 
@@ -255,24 +268,11 @@ def test_the_signup_webhook_is_retried_on_5xx_final_on_4xx_and_never_fails_a_sig
 
 
 def test_a_delete_in_one_process_is_never_served_from_the_cache_by_another(
-    tmp_path: Path, fresh_database: str, redis_url: str, redis_sync: Any
+    tmp_path: Path, prod: tuple[str, Path, dict[str, str]], redis_sync: Any
 ) -> None:
     """Two processes behind one balancer (prod overlay: one database, one Redis cache):
     a user deleted through one is a 404 through the other at once, not after the TTL."""
-    run_id = uuid.uuid4().hex[:8]
-    prefixes = tmp_path / "prefixes.yaml"
-    prefixes.write_text(
-        "middleware:\n"
-        f"  user_cache: {{config: {{prefix: 'test:{run_id}:cache:'}}}}\n"
-        f"  post_limit: {{config: {{prefix: 'test:{run_id}:limit:'}}}}\n"
-    )
-    env = {
-        "DATABASE_URL": fresh_database,
-        "REDIS_URL": redis_url,
-        "DATA_DIR": str(tmp_path),
-        "JWT_SECRET": "test-secret-" + "s" * 40,
-        "ADMIN_PASSWORD": "admin-password",
-    }
+    run_id, prefixes, env = prod
     procs: list[subprocess.Popen[str]] = []
     try:
         bases = []
@@ -302,7 +302,4 @@ def test_a_delete_in_one_process_is_never_served_from_the_cache_by_another(
             assert gone.status_code == 404, gone.text
     finally:
         codes = [stop(proc) for proc in procs]
-        keys = list(redis_sync.scan_iter(match=f"test:{run_id}:*"))
-        if keys:
-            redis_sync.delete(*keys)
     assert [code for code, _ in codes] == [0, 0], codes
