@@ -19,10 +19,20 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str, service: str = "Redis") -> None:
     if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: the Redis tests must run there)", pytrace=False)
+        pytest.fail(f"{reason} (CI is set: the {service} tests must run there)", pytrace=False)
     pytest.skip(reason)
+
+
+def _port_answers(service: str, port: int, start: str) -> None:
+    """Skip the test (fail it on CI) unless something listens on 127.0.0.1:``port``."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError as exc:
+        _unavailable(f"{service} does not answer at 127.0.0.1:{port} ({exc}); {start}", service)
 
 
 @pytest.fixture(scope="session")
@@ -74,15 +84,7 @@ POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 @pytest.fixture(scope="session")
 def _postgres_answers() -> str:
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-    except OSError as exc:
-        reason = f"PostgreSQL does not answer at 127.0.0.1:5432 ({exc})"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI is set: the PostgreSQL tests must run there)")
-        pytest.skip(f"{reason}; start it (pg_ctlcluster ... main start)")
+    _port_answers("PostgreSQL", 5432, "start it (pg_ctlcluster ... main start)")
     return POSTGRES_URL
 
 
@@ -98,15 +100,7 @@ NATS_URL = "nats://127.0.0.1:4222"
 
 @pytest.fixture(scope="session")
 def _nats_answers() -> str:
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", 4222), timeout=1).close()
-    except OSError as exc:
-        reason = f"NATS does not answer at 127.0.0.1:4222 ({exc})"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI is set: the NATS tests must run there)")
-        pytest.skip(f"{reason}; start nats-server -js")
+    _port_answers("NATS", 4222, "start nats-server -js")
     return NATS_URL
 
 
