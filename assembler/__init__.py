@@ -9,6 +9,7 @@ from ._diagnostics import Diagnostic as Diagnostic
 from ._diagnostics import Mark as Mark
 from ._durations import DURATION as DURATION
 from ._durations import duration as duration
+from ._failures import FailureLog as FailureLog
 from ._manifest import Manifest as Manifest
 from ._plugins import Component as Component
 from ._plugins import ConfigReport as ConfigReport
@@ -28,6 +29,7 @@ __all__ = [
     "Component",
     "ConfigReport",
     "Diagnostic",
+    "FailureLog",
     "Manifest",
     "Mark",
     "PluginInfo",

@@ -6,6 +6,8 @@ definitions. See docs/runtime.md.
 
 from . import errors as errors
 from . import testing as testing
+from ._boundary import boundary_errors as boundary_errors
+from ._boundary import check_boundary as check_boundary
 from ._calls import EventEmission as EventEmission
 from ._calls import ResourceCall as ResourceCall
 from ._calls import TaskCall as TaskCall
@@ -34,9 +36,11 @@ from ._plan import signature_problem as signature_problem
 from ._request import Request as Request
 from ._request import current_request as current_request
 from ._runtime import Runtime as Runtime
+from ._runtime import current_resource as current_resource
 from ._runtime import current_runtime as current_runtime
 from ._runtime import run as run
 from ._schema import Schema as Schema
+from ._secrets import is_secret_key as is_secret_key
 from ._store import Store as Store
 from ._store import Tagged as Tagged
 from ._threads import abandoned_threads as abandoned_threads
@@ -65,10 +69,14 @@ __all__ = [
     "TaskCall",
     "TaskMiddleware",
     "abandoned_threads",
+    "boundary_errors",
+    "check_boundary",
     "current_request",
+    "current_resource",
     "current_runtime",
     "errors",
     "find_cycles",
+    "is_secret_key",
     "main",
     "optional",
     "plan",

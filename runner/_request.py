@@ -11,7 +11,9 @@ from ._definitions import AsyncContext
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """Who asked: ``id`` (logged on every record), ``headers`` (lower-case names), ``transport``.
+    """Who asked: ``id`` (logged on every record), ``headers`` (lower-case names),
+    ``transport`` (``http``, ``tunnel``, ``nats``, ``cli``) and ``client``, the peer's
+    address where the transport knows it (``"203.0.113.7"``; ``""`` otherwise).
 
     Edges (the HTTP server, tunnels, ``assemble call``) provide it through
     :data:`current_request`; middleware reads it with ``current_request.try_use()``
@@ -21,6 +23,7 @@ class Request:
     id: str
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     transport: str = ""
+    client: str = ""
 
     def __post_init__(self) -> None:
         if any(k != k.lower() for k in self.headers):  # `Authorization` is `authorization`

@@ -493,7 +493,8 @@ class Runtime:
         for mw, config in reversed(self._plan.resource_layers[res.id]):
             chain = self._resource_layer(res, mw.run, self._resolve(mw), config, chain)
         try:
-            value = await chain(res.config)
+            with current_resource.provide(res):
+                value = await chain(res.config)
         except BaseException:
             if disposer[0] is not None:  # the core succeeded, a middleware failed after it
                 shield, self._lifetime.shield = self._lifetime.shield, True
@@ -654,3 +655,8 @@ async def run(
 #: hooks, disposers). A resource that needs the runtime itself (to find tasks by tag
 #: and run them, like an HTTP server) reads ``runner.current_runtime.use()`` in init.
 current_runtime = AsyncContext("runtime", meta={"description": "the running runtime"})
+
+#: The resource being initialised: set around each resource's init (and the middleware
+#: around it). A component that names itself in its errors (``db.unavailable``) reads
+#: ``runner.current_resource.use().id`` in its init.
+current_resource = AsyncContext("resource", meta={"description": "the resource being initialised"})

@@ -1,15 +1,40 @@
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 import jsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
 
+from ._boundary import MAX_FIELD_ERRORS
+from ._secrets import is_secret_key
 from .errors import FieldError, InvalidDefinitionError, ValidationError
 
 _FORMATS = FormatChecker()
+
+#: How much of an offending value a message may echo (its repr, cut to this length).
+MAX_SHOWN = 64
+
+
+def _finite_number(checker: Any, instance: Any) -> bool:
+    """JSON Schema's ``number``, without NaN and ±infinity (not JSON numbers)."""
+    return (
+        isinstance(instance, int | float)
+        and not isinstance(instance, bool)
+        and (type(instance) is int or math.isfinite(instance))
+    )
+
+
+@cache
+def _strict(cls: Any) -> Any:
+    """``cls`` (a jsonschema validator class) whose ``number`` admits finite values only."""
+    checker = cls.TYPE_CHECKER.redefine("number", _finite_number)
+    return jsonschema.validators.extend(cls, type_checker=checker)  # type: ignore[no-untyped-call]
+
 
 #: Keywords whose meaning the two libraries may read differently (format checkers,
 #: regex dialects): a schema that has one is checked by jsonschema alone.
@@ -60,7 +85,7 @@ class Schema:
                 hint="check the schema against https://json-schema.org/draft/2020-12",
             ) from None
         self.schema = schema
-        self._validator = cls(schema, format_checker=_FORMATS)
+        self._validator = _strict(cls)(schema, format_checker=_FORMATS)
         self._fast = _fast_validator(schema)
         for path, ref in self.dangling_refs(schema):
             where = "/".join(str(p) for p in path) or "(root)"
@@ -98,13 +123,20 @@ class Schema:
                     return
             except Exception:  # a value it cannot convert (a datetime, an int key)
                 pass
-        errors = sorted(self._validator.iter_errors(instance), key=lambda e: list(e.path))
+        found = itertools.islice(self._validator.iter_errors(instance), MAX_FIELD_ERRORS)
+        errors = sorted(found, key=lambda e: [str(p) for p in e.path])
         if errors:
             raise ValidationError(what, owner, [_field(e) for e in errors])
 
 
 def _field(err: jsonschema.ValidationError) -> FieldError:
     path = tuple(err.absolute_path)
+    if (
+        err.validator == "type"
+        and isinstance(err.instance, float)
+        and not math.isfinite(err.instance)
+    ):
+        return FieldError(path, "is not a finite number (NaN and infinity are not JSON numbers)")
     if err.validator == "required" and isinstance(err.validator_value, list):
         for name in err.validator_value:
             if isinstance(name, str) and err.message.startswith(repr(name)):
@@ -118,8 +150,42 @@ def _field(err: jsonschema.ValidationError) -> FieldError:
         props = err.schema.get("properties", {})
         extra = sorted(k for k in err.instance if k not in props)
         if extra:
-            return FieldError((*path, extra[0]), "is not allowed here (unknown property)")
-    return FieldError(path, err.message)
+            return FieldError(
+                (*path, _short_key(extra[0])), "is not allowed here (unknown property)"
+            )
+    return FieldError(path, _bounded(err.message, err.instance, path))
+
+
+def _bounded(message: str, instance: Any, path: tuple[Any, ...]) -> str:
+    """``message`` echoing at most a short prefix of ``instance``: nothing of the value of
+    a secret-named field (``password``, ``token``, ...), nothing of an object or array
+    (it may hold such a field), a long text cut to :data:`MAX_SHOWN` characters."""
+    secret = any(is_secret_key(p) for p in path)
+    container = isinstance(instance, dict | list)
+    if not (secret or container or isinstance(instance, str)):
+        return message  # a number, a boolean, null: short (Python caps digits at 4300)
+    shown = repr(instance)
+    if shown not in message:
+        return message
+    if secret and message.startswith(shown + " "):
+        return message[len(shown) + 1 :]  # `password: is too short`
+    if secret or container:
+        return message.replace(shown, _describe(instance))
+    if len(shown) <= MAX_SHOWN:
+        return message
+    return message.replace(shown, f"{shown[: MAX_SHOWN - 1]}… ({len(instance):,} characters)")
+
+
+def _describe(instance: Any) -> str:
+    if isinstance(instance, dict):
+        return "the object"
+    if isinstance(instance, list):
+        return "the array"
+    return "the value"
+
+
+def _short_key(key: str) -> str:
+    return key if len(key) <= MAX_SHOWN else key[: MAX_SHOWN - 1] + "…"
 
 
 def _refs(node: Any, path: tuple[str | int, ...]) -> list[tuple[tuple[str | int, ...], str]]:

@@ -27,6 +27,10 @@ The hierarchy::
     ├── RateLimited                  runner.rate_limited         429 (``retry_after`` seconds)
     ├── CircuitOpen                  runner.circuit_open         503 (``retry_after`` seconds)
     ├── TaskTimeoutError (TimeoutError)  runner.timeout          504
+    ├── ResourceFailure              a resource's backend failed; code ``<resource id>.<kind>``
+    │   ├── ResourceUnavailable (ConnectionError)  <id>.unavailable  503 (``retry_after``)
+    │   ├── ResourceTimeout (TimeoutError)         <id>.timeout      504
+    │   └── InvalidData (ValueError)               <id>.invalid_data 422
     ├── InvalidAppError (ExceptionGroup)  runner.invalid_app  several problems before start
     ├── StartupError (ExceptionGroup)     runner.startup      several resources failed in one wave
     └── DisposeError (ExceptionGroup)     runner.dispose      one or more disposers failed
@@ -50,13 +54,17 @@ __all__ = [
     "Forbidden",
     "HookError",
     "InvalidAppError",
+    "InvalidData",
     "InvalidDefinitionError",
     "MissingDependencyError",
     "NotRegisteredError",
     "OverrideError",
     "RateLimited",
+    "ResourceFailure",
     "ResourceInitError",
     "ResourceNotReadyError",
+    "ResourceTimeout",
+    "ResourceUnavailable",
     "RunnerError",
     "ShuttingDown",
     "StartupError",
@@ -378,6 +386,80 @@ class TaskTimeoutError(RunnerError, TimeoutError):
         super().__init__(
             f"task {task!r} timed out after {after:.3g}s and was cancelled",
             hint="raise the timeout's `after`, or make the task faster",
+        )
+
+
+class ResourceFailure(RunnerError):
+    """A resource's backend (a database, a cache, a broker) failed a call, classified.
+
+    ``code`` is ``<resource id>.<kind>`` (``db.unavailable``), so a caller learns which
+    resource failed and how, never where it lives: the message names the resource id
+    only. ``detail`` is the driver's own account (host, port, its error class), for the
+    log and never for a caller. Subclasses say how the failure reads to a caller.
+    """
+
+    code = "runner.resource_failure"  # the class's; an instance's is `<resource>.<kind>`
+    kind: ClassVar[str] = "failed"
+
+    def __init__(self, resource: str, message: str, *, detail: str = "", hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.resource = resource
+        self.detail = detail
+        self.code = f"{resource}.{self.kind}"  # type: ignore[misc]  # per resource
+
+
+class ResourceUnavailable(ResourceFailure, ConnectionError):
+    """The backend cannot take calls now (refused, lost, starting, full): retry later."""
+
+    code = "runner.resource_unavailable"
+    kind = "unavailable"
+    http_status = 503
+
+    def __init__(
+        self,
+        resource: str,
+        why: str = "its backend does not answer",
+        *,
+        detail: str = "",
+        retry_after: float = 1.0,
+        hint: str = "retry shortly: calls go through again as soon as it answers",
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(resource, f"{resource!r} is unavailable: {why}", detail=detail, hint=hint)
+
+
+class ResourceTimeout(ResourceFailure, TimeoutError):
+    """A call to the backend ran past its client-side deadline and was abandoned."""
+
+    code = "runner.resource_timeout"
+    kind = "timeout"
+    http_status = 504
+
+    def __init__(
+        self, resource: str, after: float, *, what: str = "a call", detail: str = "", hint: str = ""
+    ) -> None:
+        self.after = after
+        super().__init__(
+            resource,
+            f"{what} to {resource!r} took longer than {after:g}s and was abandoned",
+            detail=detail,
+            hint=hint or f"raise the timeouts of {resource!r}, or make the call cheaper",
+        )
+
+
+class InvalidData(ResourceFailure, ValueError):
+    """The backend refused a value (too long, out of range, not storable): the caller's."""
+
+    code = "runner.invalid_data"
+    kind = "invalid_data"
+    http_status = 422
+
+    def __init__(self, resource: str, why: str, *, detail: str = "", hint: str = "") -> None:
+        super().__init__(
+            resource,
+            f"{resource!r} refused the data: {why}",
+            detail=detail,
+            hint=hint or "send values the store can hold (check lengths and number ranges)",
         )
 
 

@@ -189,3 +189,65 @@ def test_schemas_with_format_or_pattern_are_checked_by_jsonschema_alone() -> Non
     assert Schema(POINT, owner="p")._fast is not None
     with pytest.raises(ValidationError, match="email"):
         Schema(USER, owner="u").check({"email": "nope", "age": 1}, "input", "u")
+
+
+# -- what a schema error may echo (DESIGN §12) ----------------------------------------
+
+
+def test_number_never_admits_nan_or_infinity() -> None:
+    import math
+
+    schema = runner.Schema({"type": "object", "properties": {"amount": {"type": "number"}}})
+    for bad in (math.nan, math.inf, -math.inf):
+        with pytest.raises(ValidationError) as info:
+            schema.check({"amount": bad}, "input", "charge")
+        assert [(e.field, e.message) for e in info.value.errors] == [
+            ("amount", "is not a finite number (NaN and infinity are not JSON numbers)")
+        ]
+    schema.check({"amount": 1e308}, "input", "charge")
+    schema.check({"amount": 10**30}, "input", "charge")
+
+
+def test_a_long_value_is_echoed_as_a_short_prefix() -> None:
+    schema = runner.Schema({"type": "object", "properties": {"name": {"maxLength": 3}}})
+    with pytest.raises(ValidationError) as info:
+        schema.check({"name": "x" * 1_000_000}, "input", "t")
+    message = info.value.errors[0].message
+    assert message == "'" + "x" * 62 + "… (1,000,000 characters) is too long"
+    assert len(info.value.message) < 200
+
+
+def test_the_value_of_a_secret_named_field_is_never_echoed() -> None:
+    schema = runner.Schema(
+        {
+            "type": "object",
+            "properties": {
+                "password": {"type": "string", "minLength": 8},
+                "api_key": {"enum": ["a"]},
+            },
+        }
+    )
+    for value, message in [
+        ({"password": ["LEAKPW3"]}, "is not of type 'string'"),
+        ({"password": "LEAKPW3"}, "is too short"),
+        ({"password": {"x": "LEAKPW3"}}, "is not of type 'string'"),
+        ({"api_key": "LEAKPW3"}, "is not one of ['a']"),
+    ]:
+        with pytest.raises(ValidationError) as info:
+            schema.check(value, "input", "login")
+        assert [e.message for e in info.value.errors] == [message]
+        assert "LEAKPW3" not in str(info.value)
+
+
+def test_an_object_or_array_is_described_not_echoed() -> None:
+    schema = runner.Schema({"type": "array"})
+    with pytest.raises(ValidationError) as info:
+        schema.check({"password": "LEAKPW3"}, "input", "t")
+    assert info.value.errors[0].message == "the object is not of type 'array'"
+
+
+def test_the_number_of_field_errors_is_bounded() -> None:
+    schema = runner.Schema({"type": "array", "items": {"type": "integer"}})
+    with pytest.raises(ValidationError) as info:
+        schema.check(["x"] * 100_000, "input", "t")
+    assert len(info.value.errors) == 20
