@@ -40,6 +40,7 @@ from ._runtime import current_resource as current_resource
 from ._runtime import current_runtime as current_runtime
 from ._runtime import run as run
 from ._schema import Schema as Schema
+from ._secrets import SecretValues as SecretValues
 from ._secrets import is_secret_key as is_secret_key
 from ._store import Store as Store
 from ._store import Tagged as Tagged
@@ -61,6 +62,7 @@ __all__ = [
     "ResourceMiddleware",
     "Runtime",
     "Schema",
+    "SecretValues",
     "Store",
     "Tag",
     "TagUse",

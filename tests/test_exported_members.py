@@ -32,6 +32,7 @@ def test_runner_all_is_pinned_and_sorted() -> None:
         "ResourceMiddleware",
         "Runtime",
         "Schema",
+        "SecretValues",
         "Store",
         "Tag",
         "TagUse",
