@@ -424,24 +424,30 @@ class ResourceUnavailable(ResourceFailure, ConnectionError):
         retry_after: float = 1.0,
         hint: str = "retry shortly: calls go through again as soon as it answers",
     ) -> None:
-        self.retry_after = retry_after
+        self.retry_after, self.why = retry_after, why
         super().__init__(resource, f"{resource!r} is unavailable: {why}", detail=detail, hint=hint)
 
 
 class ResourceTimeout(ResourceFailure, TimeoutError):
-    """A call to the backend ran past its client-side deadline and was abandoned."""
+    """A call to the backend ran past a deadline and was abandoned or cancelled."""
 
     code = "runner.resource_timeout"
     kind = "timeout"
     http_status = 504
 
     def __init__(
-        self, resource: str, after: float, *, what: str = "a call", detail: str = "", hint: str = ""
+        self,
+        resource: str,
+        after: float,
+        why: str = "",
+        *,
+        detail: str = "",
+        hint: str = "",
     ) -> None:
         self.after = after
         super().__init__(
             resource,
-            f"{what} to {resource!r} took longer than {after:g}s and was abandoned",
+            f"{resource!r} timed out: {why or f'a call took longer than {after:g}s'}",
             detail=detail,
             hint=hint or f"raise the timeouts of {resource!r}, or make the call cheaper",
         )

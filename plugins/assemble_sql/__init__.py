@@ -10,9 +10,10 @@ from typing import Any
 
 import assembler
 
-from ._engine import SqlEngineError, SqlTimeout, SqlUnavailable, components
+from ._engine import SqlEngineError, components
+from ._errors import SqlInvalidData, SqlTimeout, SqlUnavailable
 
-__all__ = ["SqlEngineError", "SqlTimeout", "SqlUnavailable"]
+__all__ = ["SqlEngineError", "SqlInvalidData", "SqlTimeout", "SqlUnavailable"]
 
 
 @assembler.hookimpl

@@ -6,15 +6,13 @@ asyncio extension runs on asyncio only: on trio, init fails with a clear error. 
 libraries are the optional extra ``assemble[sql]``, imported only when an engine is
 made, so the plugin loads without them (``check`` reports what to install).
 
-Two failures become typed errors (an HTTP edge answers with their status):
-
-- a statement cancelled by ``statement_timeout`` (PostgreSQL's ``57014``) is
-  :class:`SqlTimeout` (``TimeoutError``, 504);
-- a lost or refused connection (SQLAlchemy's disconnect detection, or a failed
-  connect) is :class:`SqlUnavailable` (``ConnectionError``, 503).
-
-Anything else (an ``IntegrityError`` of a unique key, a syntax error) stays
-SQLAlchemy's own exception, for the task to catch.
+The value is a :class:`SqlEngine`, an ``AsyncEngine`` whose failures are classified
+(``_errors.py``: ``<id>.unavailable`` 503, ``<id>.timeout`` 504, ``<id>.invalid_data``
+422) and bounded on the client side: opening a connection (``connect_timeout``),
+waiting for a pooled one (``pool_timeout``) and each operation (``command_timeout``).
+After the database could not be reached, calls fail at once for a second instead of
+each waiting out those bounds (:class:`Health`); one call at a time probes it.
+SQL parameters never appear in errors or logs (``hide_parameters``).
 """
 
 from __future__ import annotations
@@ -25,11 +23,11 @@ from typing import Any
 import anyio
 
 import assembler
-from runner.errors import RunnerError
+import runner
+from runner.errors import ResourceFailure, RunnerError
 
 DEFAULT_URL = "sqlite+aiosqlite:///app.db"
 DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
-QUERY_CANCELED = "57014"  # PostgreSQL's sqlstate for a statement cancelled by a timeout
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -58,9 +56,23 @@ SCHEMA: dict[str, Any] = {
         },
         "connect_timeout": {
             **assembler.DURATION,
-            "default": "10s",
-            "description": "the longest the check at init, a new connection or a wait for "
-            "a pooled one may take (SQLite: how long a statement waits for a lock)",
+            "default": "5s",
+            "description": "the longest opening a connection (and the check at init) may "
+            "take; past it: `<id>.unavailable` (503). SQLite: how long a statement waits "
+            "for a lock",
+        },
+        "pool_timeout": {
+            **assembler.DURATION,
+            "default": "5s",
+            "description": "the longest a call waits for a free pooled connection when all "
+            "are busy; past it: `<id>.unavailable` (503). PostgreSQL only",
+        },
+        "command_timeout": {
+            **assembler.DURATION,
+            "description": "the longest the client waits for the database to answer one "
+            "operation (a statement, a commit, the pool's liveness check), whatever the "
+            "server does; past it the connection is dropped: `<id>.unavailable` (503). "
+            "Default: `statement_timeout` + 1s. PostgreSQL only",
         },
         "echo": {
             "type": "boolean",
@@ -76,33 +88,6 @@ class SqlEngineError(RunnerError):
     """``sql.engine`` could not start: bad URL, unreachable database, missing driver."""
 
     code = "sql.engine_failed"
-
-
-class SqlTimeout(RunnerError, TimeoutError):
-    """A statement ran past ``statement_timeout`` and the database cancelled it."""
-
-    code = "sql.statement_timeout"
-    http_status = 504
-
-    def __init__(self, after: float) -> None:
-        self.after = after
-        super().__init__(
-            f"a SQL statement ran past statement_timeout ({after:g}s) and was cancelled",
-            hint="make the query faster (an index?), or raise the engine's statement_timeout",
-        )
-
-
-class SqlUnavailable(RunnerError, ConnectionError):
-    """The database connection was lost or refused."""
-
-    code = "sql.unavailable"
-    http_status = 503
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(
-            f"the database is unavailable: {detail}",
-            hint="the pool reconnects on the next call once the database answers",
-        )
 
 
 def _scheme(url: str) -> tuple[str, str]:
@@ -150,53 +135,46 @@ def safe_url(url: str) -> str:
         return "<unparsable database url>"
 
 
-def _options(url: Any, config: dict[str, Any], connect: float, statement: float) -> dict[str, Any]:
-    """``create_async_engine`` keywords for ``url`` (a SQLAlchemy ``URL``), with the
-    connect and statement timeouts in seconds."""
-    options: dict[str, Any] = {"echo": bool(config.get("echo", False)), "pool_pre_ping": True}
+class Timeouts:
+    """The engine's client-side bounds, in seconds, read once from its config."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.connect = assembler.duration(config.get("connect_timeout", "5s"))
+        self.pool = assembler.duration(config.get("pool_timeout", "5s"))
+        self.statement = assembler.duration(config.get("statement_timeout", "30s"))
+        command = config.get("command_timeout")
+        self.command = assembler.duration(command) if command is not None else self.statement + 1
+
+
+def _options(url: Any, config: dict[str, Any], timeouts: Timeouts) -> dict[str, Any]:
+    """``create_async_engine`` keywords for ``url`` (a SQLAlchemy ``URL``)."""
+    options: dict[str, Any] = {
+        "echo": bool(config.get("echo", False)),
+        "pool_pre_ping": True,
+        "hide_parameters": True,  # a password hash in an error's text would reach the log
+    }
     if url.get_backend_name() == "postgresql":
         size = int(config.get("pool_size", 5))
-        settings = {"statement_timeout": str(round(statement * 1000))}
+        settings = {"statement_timeout": str(round(timeouts.statement * 1000))}
         if "application_name" in url.query:  # libpq's URL option; asyncpg takes it here
             settings["application_name"] = str(url.query["application_name"])
         options.update(
             pool_size=size,
             max_overflow=size,
-            pool_timeout=connect,
-            connect_args={"timeout": connect, "server_settings": settings},
+            pool_timeout=timeouts.pool,
+            connect_args={
+                "timeout": timeouts.connect,
+                "command_timeout": timeouts.command,
+                "server_settings": settings,
+            },
         )
     elif url.database in (None, "", ":memory:"):  # one shared in-memory database
         from sqlalchemy.pool import StaticPool
 
-        options.update(poolclass=StaticPool, connect_args={"timeout": connect})
+        options.update(poolclass=StaticPool, connect_args={"timeout": timeouts.connect})
     else:
-        options.update(connect_args={"timeout": connect})
+        options.update(connect_args={"timeout": timeouts.connect})
     return options
-
-
-def _on_error(statement_timeout: float) -> Any:
-    def on_error(ctx: Any) -> None:
-        if getattr(ctx, "is_pre_ping", False):
-            return  # the pool's own liveness check: it reconnects, nothing to report
-        original = ctx.original_exception
-        if getattr(original, "sqlstate", None) == QUERY_CANCELED and "statement timeout" in str(
-            original
-        ):  # 57014 also covers a manual pg_cancel_backend: that one stays as it is
-            raise SqlTimeout(statement_timeout) from ctx.sqlalchemy_exception
-        if ctx.is_disconnect or ctx.connection is None:
-            detail = f"{type(original).__name__}: {original}".strip()
-            raise SqlUnavailable(detail) from ctx.sqlalchemy_exception
-
-    return on_error
-
-
-def _connect_or_unavailable(dialect: Any, record: Any, cargs: Any, cparams: Any) -> Any:
-    """Open a DBAPI connection; a refused or timed-out connect (the driver's own
-    ``OSError``/``TimeoutError``, which SQLAlchemy does not wrap) is SqlUnavailable."""
-    try:
-        return dialect.connect(*cargs, **cparams)
-    except (OSError, TimeoutError) as exc:
-        raise SqlUnavailable(f"cannot connect: {type(exc).__name__}: {exc}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
@@ -215,15 +193,14 @@ async def make_engine(config: Any) -> Any:
     try:
         from sqlalchemy import event, text
         from sqlalchemy.engine import make_url
-        from sqlalchemy.ext.asyncio import create_async_engine
     except ImportError:
         raise SqlEngineError(
             "sql.engine needs SQLAlchemy, which is not installed",
             hint='install assemble[sql] (pip install "assemble[sql]")',
         ) from None
     shown = safe_url(url_text)
-    connect_timeout = assembler.duration(config.get("connect_timeout", "10s"))
-    statement_timeout = assembler.duration(config.get("statement_timeout", "30s"))
+    timeouts = Timeouts(config)
+    resource = getattr(runner.current_resource.try_use(), "id", "sql.engine")
     try:
         url = make_url(url_text)
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -233,9 +210,11 @@ async def make_engine(config: Any) -> Any:
                     f"sql.engine cannot open {shown}: the folder {str(folder)!r} does not exist",
                     hint=f"create {str(folder)!r}, or point the URL (or DATA_DIR) elsewhere",
                 )
-        options = _options(url, config, connect_timeout, statement_timeout)
+        options = _options(url, config, timeouts)
         url = url.difference_update_query(["application_name"])  # passed in options
-        engine = create_async_engine(url, **options)
+        from ._bounded import SqlEngine
+
+        engine = SqlEngine.create(url, options, resource, timeouts)
     except SqlEngineError:
         raise
     except Exception as exc:  # ArgumentError, NoSuchModuleError (a missing driver), ...
@@ -244,18 +223,17 @@ async def make_engine(config: Any) -> Any:
             hint="write sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db, "
             'and install assemble[sql] (pip install "assemble[sql]")',
         ) from None
-    event.listen(engine.sync_engine, "handle_error", _on_error(statement_timeout))
-    event.listen(engine.sync_engine, "do_connect", _connect_or_unavailable)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     try:
-        with anyio.fail_after(connect_timeout):
+        with anyio.fail_after(timeouts.connect):
             async with engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
     except Exception as exc:
         await engine.dispose()
-        cause = exc.__cause__ if isinstance(exc, SqlUnavailable) and exc.__cause__ else exc
-        detail = "no answer in time" if isinstance(exc, TimeoutError) else str(cause)
+        detail = getattr(exc, "detail", "") or str(exc)
+        if isinstance(exc, TimeoutError) and not isinstance(exc, ResourceFailure):
+            detail = "no answer in time"
         raise SqlEngineError(
             f"sql.engine cannot connect to {shown}: {detail.splitlines()[0] if detail else ''}",
             hint=_hint(url),

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 import runner
-from assemble_sql import SqlTimeout, SqlUnavailable
+from assemble_sql import SqlInvalidData, SqlTimeout, SqlUnavailable
+from runner.errors import InvalidData, ResourceUnavailable
 
 from ._apps import app, problems
 
@@ -62,6 +63,10 @@ async def sleeping(input, db):
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = :app "
             "AND state = 'active' AND query LIKE 'SELECT pg_sleep%'"), {"app": input["app"]})
 
+async def value(input, db):
+    async with db.connect() as conn:
+        return await conn.scalar(text(f"SELECT CAST(:v AS {input['type']})"), {"v": input["v"]})
+
 async def kill_others(input, db):
     async with db.connect() as conn:
         return await conn.scalar(text(
@@ -84,6 +89,7 @@ tasks:
   pids: {run: sql_code:pids, dependencies: {db: db}}
   sleeping: {run: sql_code:sleeping, dependencies: {db: db}}
   kill_others: {run: sql_code:kill_others, dependencies: {db: db}}
+  value: {run: sql_code:value, dependencies: {db: db}}
 """
 
 
@@ -197,7 +203,7 @@ async def test_a_statement_past_the_timeout_is_a_typed_error_at_once(
             await rt.run_task("sleep", {"seconds": 5})
         elapsed = time.monotonic() - start
         assert elapsed < 3  # cancelled by the server at 500 ms; bench/ has the figure
-        assert (late.value.code, late.value.http_status) == ("sql.statement_timeout", 504)
+        assert (late.value.code, late.value.http_status) == ("db.timeout", 504)
         assert isinstance(late.value, TimeoutError)
         assert await rt.run_task("sleep", {"seconds": 0.01}) == "slept"  # the pool is fine
 
@@ -305,3 +311,166 @@ async def test_a_database_that_went_away_is_unavailable(tmp_path: Path) -> None:
                 for _ in range(3):  # the pooled connection is found dead, then a new one
                     await rt.run_task("sleep", {"seconds": 0})
             assert down.value.http_status == 503
+
+
+# -- classified failures (DESIGN §12): the resource id and the class, never the driver's --
+
+
+@pytest.mark.parametrize(
+    ("type_", "value", "why"),
+    [
+        ("INTEGER", 2**31, "a number is out of range for its column"),
+        ("BIGINT", 2**70, "a number is out of range for its column"),
+        ("TEXT", "a\x00b", "a text holds a character the database cannot store"),
+        ("TEXT", "a\ud800b", "a text holds a character the database cannot store"),
+        ("VARCHAR(3)", 7, "a value does not have the type its column needs"),
+        ("NUMERIC(2)", "x", "a value does not have the type its column needs"),
+    ],
+)
+async def test_postgresql_refusing_a_value_is_invalid_data_naming_the_resource(
+    tmp_path: Path, postgres_url: str, type_: str, value: Any, why: str
+) -> None:
+    async with runner.run(sql_app(tmp_path, pg_config(postgres_url))) as rt:
+        with pytest.raises(SqlInvalidData) as info:
+            await rt.run_task("value", {"type": type_, "v": value})
+    error = info.value
+    assert isinstance(error, InvalidData) and isinstance(error, ValueError)
+    assert (error.code, error.http_status) == ("db.invalid_data", 422)
+    assert error.message == f"'db' refused the data: {why}"
+    for leak in ("asyncpg", "127.0.0.1", "5432", "SELECT", str(value)[:6]):
+        assert leak not in error.message
+    assert "SELECT" not in error.detail and str(value)[:6] not in error.detail
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (2**63, "a number is out of range for its column"),
+        ("a\ud800", "a text holds a character the database cannot store"),
+    ],
+)
+async def test_sqlite_refusing_a_value_is_invalid_data(
+    tmp_path: Path, value: Any, why: str
+) -> None:
+    async with runner.run(sql_app(tmp_path, '{url: "sqlite+aiosqlite://"}')) as rt:
+        with pytest.raises(SqlInvalidData) as info:
+            await rt.run_task("value", {"type": "TEXT", "v": value})
+    assert info.value.message == f"'db' refused the data: {why}"
+
+
+def _psql(sql: str) -> None:
+    import subprocess
+
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qAtc", sql],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def scratch_database(postgres_url: str) -> Any:
+    """A database of this test's own (faults are made on it, not on `test`)."""
+    name = f"assemble_fault_{uuid.uuid4().hex[:8]}"
+    _psql(f"CREATE DATABASE {name}")
+    yield postgres_url.rsplit("/", 1)[0] + "/" + name
+    _psql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    _psql(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+async def test_a_database_not_accepting_connections_is_unavailable_fast_then_back(
+    tmp_path: Path, scratch_database: str
+) -> None:
+    import anyio
+
+    name = scratch_database.rsplit("/", 1)[1]
+    async with runner.run(sql_app(tmp_path, pg_config(scratch_database))) as rt:
+        assert await rt.run_task("sleep", {"seconds": 0}) == "slept"
+        _psql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        _psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        failures = []
+        start = time.monotonic()
+        for _ in range(50):  # an outage: every call answers at once, none hangs
+            with pytest.raises(SqlUnavailable) as info:
+                await rt.run_task("sleep", {"seconds": 0})
+            failures.append(info.value)
+        assert time.monotonic() - start < 2
+        first = failures[0]
+        assert isinstance(first, ResourceUnavailable) and first.http_status == 503
+        assert first.code == "db.unavailable" and first.retry_after == 1.0
+        assert "not currently accepting connections" in first.detail  # for the log
+        assert all(f.message == first.message for f in failures)
+        assert name not in first.message and "5432" not in first.message
+        _psql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        ended = time.monotonic()
+        with anyio.fail_after(5):
+            while True:
+                try:
+                    assert await rt.run_task("sleep", {"seconds": 0}) == "slept"
+                    break
+                except SqlUnavailable:
+                    await anyio.sleep(0.05)
+        assert time.monotonic() - ended < 1.5  # back within about a second
+
+
+async def test_a_role_over_its_connection_limit_is_unavailable(
+    tmp_path: Path, scratch_database: str
+) -> None:
+    role = f"assemble_limited_{uuid.uuid4().hex[:6]}"
+    _psql(f"CREATE ROLE {role} LOGIN")
+    try:
+        url = scratch_database.replace("postgres@", f"{role}@")
+        async with runner.run(sql_app(tmp_path, pg_config(url, pool_size="1"))) as rt:
+            assert await rt.run_task("sleep", {"seconds": 0}) == "slept"
+            _psql(f"ALTER ROLE {role} CONNECTION LIMIT 0")
+            _psql(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+            )
+            with pytest.raises(SqlUnavailable) as info:
+                for _ in range(3):  # the pooled connection is found dead, then a new one
+                    await rt.run_task("sleep", {"seconds": 0})
+        assert info.value.message == "'db' is unavailable: the database has too many connections"
+    finally:
+        _psql(f"DROP ROLE IF EXISTS {role}")
+
+
+async def test_a_stalled_database_costs_a_call_at_most_its_bound(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """TCP open, no answer (a paused proxy): the first calls wait the bound, then calls
+    fail at once; after the stall the service is back within about a second."""
+    import anyio
+
+    from tests.hostile.proxy import fault_proxy
+
+    with fault_proxy("127.0.0.1", 5432) as proxy:
+        url = postgres_url.replace("127.0.0.1:5432", proxy.url_host)
+        config = pg_config(url, connect_timeout="1s", statement_timeout="1s", pool_size="2")
+        async with runner.run(sql_app(tmp_path, config)) as rt:
+            assert await rt.run_task("sleep", {"seconds": 0}) == "slept"
+            proxy.pause()
+            took: list[float] = []
+
+            async def one() -> None:
+                start = time.monotonic()
+                with pytest.raises(SqlUnavailable):
+                    await rt.run_task("sleep", {"seconds": 0})
+                took.append(time.monotonic() - start)
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(5):
+                    tg.start_soon(one)
+            for _ in range(20):
+                await one()
+            assert max(took) < 2 + 1  # command_timeout (statement + 1s), with a margin
+            assert sorted(took)[-6] < 0.2  # after the first ones: at once
+            proxy.resume()
+            ended = time.monotonic()
+            with anyio.fail_after(5):
+                while True:
+                    try:
+                        assert await rt.run_task("sleep", {"seconds": 0}) == "slept"
+                        break
+                    except SqlUnavailable:
+                        await anyio.sleep(0.05)
+            assert time.monotonic() - ended < 1.5
