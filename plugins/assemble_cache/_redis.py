@@ -73,22 +73,21 @@ SCHEMA: dict[str, Any] = {
 
 
 class CacheUnavailable(RunnerError):
-    """``cache.redis`` with ``fail_open: false`` could not reach Redis."""
+    """``cache.redis`` with ``fail_open: false`` could not reach Redis.
+
+    The answer names the task; Redis's own account (host, port) is in ``detail``, for
+    the log only."""
 
     code = "cache.unavailable"
     http_status = 503
 
     def __init__(self, task: str, cause: BaseException | None, timeout: float = 0.0) -> None:
-        self.task = task
-        why = (
-            f": {describe(cause, timeout or OP_TIMEOUT)}"
-            if cause is not None
-            else " (it failed moments ago)"
-        )
+        self.task, self.retry_after = task, 1.0
+        self.detail = describe(cause, timeout or OP_TIMEOUT) if cause is not None else ""
         super().__init__(
-            f"the Redis cache of {task!r} is unavailable{why}",
-            hint="start Redis or fix its url; or set `fail_open: true` to run the task "
-            "uncached while Redis is down",
+            f"the Redis cache of {task!r} is unavailable",
+            hint="retry shortly; or set `fail_open: true` to run the task uncached while "
+            "Redis is down",
         )
 
 

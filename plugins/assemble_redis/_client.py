@@ -3,6 +3,12 @@
 redis-py's asyncio client runs on asyncio only: on trio, init fails with a clear error.
 The ``redis`` library is the optional extra ``assemble[redis]``; this module imports it
 only when a client is made, so the plugin loads without it (``check`` reports it).
+
+Every wait is bounded on the client side: connecting (``connect_timeout``), each
+command (``timeout``) and waiting for a pooled connection (``pool_timeout``); a failed
+connection is retried once, at once (redis-py 8 would retry ten times with backoff,
+which turns a stalled Redis into a minute-long wait). Failures to reach Redis are
+classified (``_bounded.py``).
 """
 
 from __future__ import annotations
@@ -13,12 +19,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import assembler
+import runner
 from runner.errors import RunnerError
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 SCHEMES = ("redis", "rediss", "unix")
-CONNECT_TIMEOUT = 5.0  # seconds, per connection attempt (unless the URL sets its own)
-MAX_CONNECTIONS = 100  # per client, unless the URL sets max_connections
 PING_TIMEOUT = 10.0  # seconds for the whole check at init, retries included
 
 SCHEMA: dict[str, Any] = {
@@ -28,7 +33,31 @@ SCHEMA: dict[str, Any] = {
             "type": "string",
             "default": DEFAULT_URL,
             "description": "redis://[[user]:password@]host[:port][/db], rediss:// (TLS) or "
-            "unix:///path.sock; query options (socket_timeout=...) are passed to redis-py",
+            "unix:///path.sock; query options (client_name=...) are passed to redis-py",
+        },
+        "connect_timeout": {
+            **assembler.DURATION,
+            "default": "2s",
+            "description": "the longest opening a connection may take",
+        },
+        "timeout": {
+            **assembler.DURATION,
+            "default": "2s",
+            "description": "the longest one command may wait for Redis's answer; past it: "
+            "`<id>.unavailable` (503)",
+        },
+        "pool_timeout": {
+            **assembler.DURATION,
+            "default": "2s",
+            "description": "the longest a command waits for a free connection when "
+            "`max_connections` are busy; past it: `<id>.unavailable` (503)",
+        },
+        "max_connections": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100000,
+            "default": 100,
+            "description": "connections the client keeps at most",
         },
     },
     "additionalProperties": False,
@@ -86,33 +115,48 @@ async def make_client(config: Any) -> Any:
     """Init: connect, PING (bounded), and hand out the client."""
     require_asyncio("redis.client")
     try:
-        import redis.asyncio as aioredis
+        from redis.asyncio import BlockingConnectionPool
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        from ._bounded import RedisClient
     except ImportError:
         raise RedisClientError(
             "redis.client needs the `redis` library, which is not installed",
             hint='install assemble[redis] (pip install "assemble[redis]")',
         ) from None
-    url = (config or {}).get("url", DEFAULT_URL)
+    config = dict(config or {})
+    url = config.get("url", DEFAULT_URL)
+    timeout = assembler.duration(config.get("timeout", "2s"))
     try:
-        # A blocking pool: past max_connections a call waits for a free connection
-        # (up to `timeout`, 20 s) instead of failing with "Too many connections".
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, socket_connect_timeout=CONNECT_TIMEOUT, max_connections=MAX_CONNECTIONS
+        # A blocking pool: past max_connections a command waits for a free connection
+        # (up to pool_timeout) instead of failing with "Too many connections".
+        pool = BlockingConnectionPool.from_url(
+            url,
+            socket_connect_timeout=assembler.duration(config.get("connect_timeout", "2s")),
+            socket_timeout=timeout,
+            max_connections=int(config.get("max_connections", 100)),
+            timeout=assembler.duration(config.get("pool_timeout", "2s")),
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
     except ValueError as exc:
         raise RedisClientError(
             f"redis.client: invalid url {safe_url(url)!r}: {exc}",
             hint="write redis://host:port/db, rediss://... (TLS) or unix:///path/redis.sock",
         ) from None
-    client = aioredis.Redis.from_pool(pool)  # closing the client closes the pool
+    client = RedisClient.from_pool(pool)  # closing the client closes the pool
+    client.resource = getattr(runner.current_resource.try_use(), "id", "redis")
+    client.timeout = timeout
     try:
         async with asyncio.timeout(PING_TIMEOUT):
             await client.ping()
     except Exception as exc:
         await client.aclose()
         detail = "no answer in time" if isinstance(exc, TimeoutError) else str(exc)
+        detail = getattr(exc, "detail", "") or detail
         raise RedisClientError(
-            f"redis.client cannot reach Redis at {safe_url(url)}: {type(exc).__name__}: {detail}",
+            f"redis.client cannot reach Redis at {safe_url(url)}: {detail}",
             hint="start Redis, or fix `url` (host, port, password, TLS)",
         ) from None
     return client

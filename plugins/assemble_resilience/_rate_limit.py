@@ -110,21 +110,20 @@ LUA_SHA = hashlib.sha1(LUA.encode()).hexdigest()
 
 
 class RateLimiterUnavailable(RunnerError):
-    """``rate_limit`` with ``backend: redis`` could not reach Redis: calls are refused."""
+    """``rate_limit`` with ``backend: redis`` could not reach Redis: calls are refused.
+
+    The answer says which task's limiter failed; Redis's own account (host, port) is in
+    ``detail``, for the log only."""
 
     code = "rate_limit.unavailable"
     http_status = 503
 
     def __init__(self, task: str, cause: BaseException | None) -> None:
-        self.task = task
-        why = (
-            f": {describe(cause, REDIS_TIMEOUT)}"
-            if cause is not None
-            else " (it failed moments ago)"
-        )
+        self.task, self.retry_after = task, RETRY_AFTER
+        self.detail = describe(cause, REDIS_TIMEOUT) if cause is not None else ""
         super().__init__(
-            f"the rate limiter of {task!r} cannot reach Redis{why}",
-            hint="start Redis or fix its url; calls are refused while the limit cannot be checked",
+            f"the rate limiter of {task!r} cannot reach Redis",
+            hint="retry shortly; calls are refused while the limit cannot be checked",
         )
 
 

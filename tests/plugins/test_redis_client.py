@@ -11,6 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
+import redis.asyncio
 
 import runner
 from runner.errors import ResourceInitError, RunnerError
@@ -62,7 +63,7 @@ async def test_the_client_works_and_is_closed_at_dispose(
         assert result == {"value": "v", "ping": True}
         assert name in client_names(redis_sync)
         client = rt.resource("redis")
-        assert type(client).__module__ == "redis.asyncio.client"
+        assert isinstance(client, redis.asyncio.Redis)
     deadline = time.monotonic() + 2
     while name in client_names(redis_sync) and time.monotonic() < deadline:
         await anyio.sleep(0.02)
@@ -159,3 +160,69 @@ print("ok")
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+# -- an outage, for real: a stalled or gone Redis behind a fault proxy ----------------
+
+PIPELINE = """
+async def roundtrip(input, redis):
+    await redis.set(input["key"], "v", px=60000)
+    return {"value": (await redis.get(input["key"])).decode(), "ping": await redis.ping()}
+
+async def piped(input, redis):
+    pipe = redis.pipeline()
+    pipe.set(input["key"], "p", px=60000)
+    pipe.get(input["key"])
+    return [r.decode() if isinstance(r, bytes) else r for r in await pipe.execute()]
+"""
+
+
+def outage_app(tmp_path: Path, url: str) -> runner.Resource:
+    return app(
+        tmp_path,
+        f"""
+        assemble: 1
+        id: rc
+        resources:
+          cache: {{use: redis.client, config: {{url: "{url}", timeout: 300ms}}}}
+        tasks:
+          roundtrip: {{run: rc_mod:roundtrip, dependencies: {{redis: cache}}}}
+          piped: {{run: rc_mod:piped, dependencies: {{redis: cache}}}}
+        """,
+        rc_mod=PIPELINE,
+    )
+
+
+async def test_a_stalled_or_gone_redis_is_unavailable_within_the_bound(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    from runner.errors import ResourceUnavailable
+    from tests.hostile.proxy import fault_proxy
+
+    with fault_proxy("127.0.0.1", 6379) as proxy:
+        url = redis_url.replace("127.0.0.1:6379", proxy.url_host)
+        async with runner.run(outage_app(tmp_path, url)) as rt:
+            key = {"key": f"{redis_prefix}k"}
+            assert (await rt.run_task("roundtrip", key))["value"] == "v"
+            assert await rt.run_task("piped", key) == [True, "p"]
+            proxy.pause()  # TCP open, no answer
+            for task in ("roundtrip", "piped"):
+                start = time.monotonic()
+                with pytest.raises(ResourceUnavailable) as stalled:
+                    await rt.run_task(task, key)
+                assert time.monotonic() - start < 0.3 * 2 + 0.5  # one retry at most
+                assert stalled.value.message.startswith("'cache' is unavailable: Redis ")
+            error = stalled.value
+            assert (error.code, error.http_status) == ("cache.unavailable", 503)
+            assert isinstance(error, OSError)  # cache.redis and rate_limit catch it as before
+            proxy.resume()
+            proxy.reset()
+            proxy.refuse()  # gone: connections reset, new ones refused
+            with pytest.raises(ResourceUnavailable) as gone:
+                await rt.run_task("roundtrip", key)
+            assert gone.value.message == "'cache' is unavailable: Redis cannot be reached"
+            for leak in ("127.0.0.1", str(proxy.port), "ConnectionError", "Errno"):
+                assert leak not in gone.value.message and leak not in str(stalled.value)
+            assert str(proxy.port) in gone.value.detail or "Connection" in gone.value.detail
+            proxy.accept()
+            assert (await rt.run_task("roundtrip", key))["value"] == "v"
