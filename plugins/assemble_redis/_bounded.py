@@ -56,7 +56,7 @@ class RedisClient(aioredis.Redis):
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         try:
-            return await super().execute_command(*args, **options)
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
         except UNREACHABLE as exc:
             raise unavailable(self.resource, exc, self.timeout) from exc
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import assembler
@@ -145,7 +145,7 @@ async def make_client(config: Any) -> Any:
             f"redis.client: invalid url {safe_url(url)!r}: {exc}",
             hint="write redis://host:port/db, rediss://... (TLS) or unix:///path/redis.sock",
         ) from None
-    client = RedisClient.from_pool(pool)  # closing the client closes the pool
+    client = cast(RedisClient, RedisClient.from_pool(pool))  # its close closes the pool
     client.resource = getattr(runner.current_resource.try_use(), "id", "redis")
     client.timeout = timeout
     try:
