@@ -31,6 +31,7 @@ from .errors import (
     NotRegisteredError,
     ResourceInitError,
     ResourceNotReadyError,
+    RunnerError,
     ShuttingDown,
     StartupError,
     TaskNotRoutedError,
@@ -57,11 +58,12 @@ class _Entry:
 
 
 class _HookEntry:
-    __slots__ = ("call", "hook")
+    __slots__ = ("call", "composer", "hook")
 
     def __init__(self, hook: Hook) -> None:
         self.hook = hook
         self.call: Chain
+        self.composer: Chain  # composes `call` on the first call
 
 
 class Runtime:
@@ -89,6 +91,7 @@ class Runtime:
         self._running, self._stopping = anyio.Event(), anyio.Event()
         self._threads: ThreadSlots | None = None  # made on the first sync call, in the loop
         self._routes: dict[str, tuple[str, Chain]] = {}  # task id -> (owner, run): tunnels
+        self._classifiers: list[Callable[[Exception], Exception | None]] = []
         # (id, disposer, whether the disposer closes scopes its init opened: a generator's)
         self._initialised: list[tuple[str, Disposer | None, bool]] = []
         self._hooks = {h.id: self._hook_entry(h) for h in self.store.hooks.values()}
@@ -331,6 +334,8 @@ class Runtime:
                 # a second signal) is released at once and the thread runs out alone.
                 return await self._in_thread(sync, input)
 
+        if self._classifiers:
+            fn = self._classifying(fn)
         ins, outs = task.input_schema, task.result_schema
         if ins is None and outs is None:
             return fn
@@ -357,6 +362,38 @@ class Runtime:
             return run(TaskCall(task, input, nxt), config)  # type: ignore[no-any-return]
 
         return layer
+
+    def add_error_classifier(self, classify: Callable[[Exception], Exception | None]) -> None:
+        """Pass every exception a task or hook raises through ``classify`` first.
+
+        For a resource whose client library has no single place to translate its
+        failures (pymongo's database object): ``classify(exc)`` returns the typed error
+        to raise instead (``ResourceUnavailable``, ...), or ``None`` to leave ``exc`` as
+        it is. Typed errors (:class:`~runner.errors.RunnerError`) are never passed. With
+        no classifier, calls pay nothing for this."""
+        self._classifiers.append(classify)
+        for entry in self._tasks.values():
+            if entry.composed:
+                self._compose_task(entry)
+        for hook in self._hooks.values():
+            hook.call = hook.composer
+
+    def _classifying(self, fn: Chain) -> Chain:
+        classifiers = self._classifiers
+
+        async def classified(arg: Any) -> Any:
+            try:
+                return await fn(arg)
+            except RunnerError:
+                raise
+            except Exception as exc:
+                for classify in classifiers:
+                    found = classify(exc)
+                    if found is not None and found is not exc:
+                        raise found from exc
+                raise
+
+        return classified
 
     def _event_entry(self, event: Event) -> _Entry:
         entry = _Entry(event)
@@ -393,10 +430,12 @@ class Runtime:
                 async def fn(emission: EventEmission) -> Any:
                     return await self._in_thread(sync, emission)
 
+            if self._classifiers:
+                fn = self._classifying(fn)
             entry.call = fn
             return fn(emission)  # type: ignore[no-any-return]
 
-        entry.call = compose_then_call
+        entry.call = entry.composer = compose_then_call
         return entry
 
     def _in_thread(self, fn: Callable[[Any], Any], arg: Any) -> Awaitable[Any]:

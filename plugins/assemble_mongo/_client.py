@@ -4,14 +4,23 @@ Init connects and sends ``ping`` (bounded by ``connect_timeout``), so an unreach
 server fails startup clearly; dispose closes the client. pymongo's asyncio API runs on
 asyncio only. pymongo is the optional extra ``assemble[mongo]``, imported only when a
 client is made.
+
+Every operation is bounded on the client side by ``timeout`` (pymongo's ``timeoutMS``:
+server selection, waiting for a pooled connection and the round trip together). The
+database object has no single place to translate failures, so the resource registers
+an error classifier with the runtime (:meth:`runner.Runtime.add_error_classifier`):
+what tasks and hooks raise from pymongo becomes ``<id>.unavailable`` (503),
+``<id>.timeout`` (504) or ``<id>.invalid_data`` (422), pymongo's text in ``detail``.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import assembler
-from runner.errors import RunnerError
+import runner
+from runner.errors import InvalidData, ResourceTimeout, ResourceUnavailable, RunnerError
 
 DEFAULT_URI = "mongodb://127.0.0.1:27017"
 
@@ -35,7 +44,13 @@ SCHEMA: dict[str, Any] = {
             **assembler.DURATION,
             "default": "5s",
             "description": "how long init waits for the server to answer `ping` (also "
-            "pymongo's server selection timeout)",
+            "pymongo's server selection and connect timeouts)",
+        },
+        "timeout": {
+            **assembler.DURATION,
+            "default": "10s",
+            "description": "the longest one operation may take, all included (pymongo's "
+            "`timeoutMS`); past it: `<id>.unavailable` (503)",
         },
     },
     "additionalProperties": False,
@@ -82,6 +97,7 @@ async def make_client(config: Any) -> Any:
         MongoClientError, "mongo.client", "pymongo's asyncio client runs on asyncio only"
     )
     try:
+        import pymongo
         from pymongo import AsyncMongoClient
         from pymongo.errors import ConfigurationError, PyMongoError
     except ImportError:
@@ -89,10 +105,14 @@ async def make_client(config: Any) -> Any:
             "mongo.client needs pymongo, which is not installed",
             hint='install assemble[mongo] (pip install "assemble[mongo]")',
         ) from None
-    timeout_ms = round(assembler.duration(config.get("connect_timeout", "5s")) * 1000)
+    connect_ms = round(assembler.duration(config.get("connect_timeout", "5s")) * 1000)
+    timeout_ms = round(assembler.duration(config.get("timeout", "10s")) * 1000)
     try:
         client: Any = AsyncMongoClient(
-            uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+            uri,
+            serverSelectionTimeoutMS=connect_ms,
+            connectTimeoutMS=connect_ms,
+            timeoutMS=timeout_ms,
         )
     except (ConfigurationError, ValueError) as exc:
         raise MongoClientError(
@@ -109,7 +129,8 @@ async def make_client(config: Any) -> Any:
                 hint="set `database`, or end the URI with /name",
             ) from None
         try:
-            await client.admin.command("ping")
+            with pymongo.timeout(connect_ms / 1000):  # timeoutMS would allow `timeout`
+                await client.admin.command("ping")
         except PyMongoError as exc:
             raise MongoClientError(
                 f"mongo.client cannot reach MongoDB at {safe_uri(uri)}: "
@@ -119,7 +140,41 @@ async def make_client(config: Any) -> Any:
     except BaseException:
         await client.close()
         raise
+    rt = runner.current_runtime.try_use()
+    if rt is not None:
+        resource = getattr(runner.current_resource.try_use(), "id", "mongo")
+        rt.add_error_classifier(partial(classify, resource, timeout_ms / 1000))
     return database
+
+
+def classify(resource: str, timeout: float, exc: Exception) -> Exception | None:
+    """pymongo's failure ``exc`` as a classified error, or ``None`` (not pymongo's, or
+    not one of these: a duplicate key stays pymongo's, for the task to handle)."""
+    module = type(exc).__module__
+    if not module.startswith(("pymongo", "bson")):
+        return None
+    from pymongo import errors
+
+    first = str(exc).strip().splitlines()
+    detail = f"{type(exc).__name__}: {first[0][:300]}" if first else type(exc).__name__
+    if isinstance(exc, errors.ExecutionTimeout):
+        return ResourceTimeout(
+            resource, timeout, "the server stopped an operation at its time limit", detail=detail
+        )
+    if isinstance(exc, errors.ServerSelectionTimeoutError):
+        return ResourceUnavailable(resource, "MongoDB cannot be reached", detail=detail)
+    if isinstance(exc, errors.NetworkTimeout | errors.WaitQueueTimeoutError) or (
+        isinstance(exc, errors.PyMongoError) and exc.timeout
+    ):
+        why = f"MongoDB did not answer within {timeout:g}s"
+        return ResourceUnavailable(resource, why, detail=detail)
+    if isinstance(exc, errors.ConnectionFailure):
+        return ResourceUnavailable(resource, "MongoDB cannot be reached", detail=detail)
+    if isinstance(exc, errors.DocumentTooLarge) or module.startswith("bson"):
+        return InvalidData(
+            resource, "a document cannot be stored (too large or not valid BSON)", detail=detail
+        )
+    return None
 
 
 async def close_client(database: Any) -> None:

@@ -147,3 +147,65 @@ def test_passwords_are_hidden_in_every_shape_of_uri() -> None:
     )
     assert safe_uri("mongodb+srv://user@cluster/db") == "mongodb+srv://user@cluster/db"
     assert safe_uri("mongodb://db:27017") == "mongodb://db:27017"
+
+
+# -- classified failures: pymongo's errors typed by the resource (no server needed) ----
+
+
+@pytest.mark.parametrize(
+    ("make", "code", "status", "why"),
+    [
+        (
+            lambda e: e.ServerSelectionTimeoutError("10.1.2.3:27017: [Errno 111] refused"),
+            "docs.unavailable",
+            503,
+            "'docs' is unavailable: MongoDB cannot be reached",
+        ),
+        (
+            lambda e: e.AutoReconnect("10.1.2.3:27017: connection closed"),
+            "docs.unavailable",
+            503,
+            "'docs' is unavailable: MongoDB cannot be reached",
+        ),
+        (
+            lambda e: e.NetworkTimeout("10.1.2.3:27017: timed out"),
+            "docs.unavailable",
+            503,
+            "'docs' is unavailable: MongoDB did not answer within 10s",
+        ),
+        (
+            lambda e: e.ExecutionTimeout("operation exceeded time limit", 50),
+            "docs.timeout",
+            504,
+            "'docs' timed out: the server stopped an operation at its time limit",
+        ),
+        (
+            lambda e: e.DocumentTooLarge("BSON document too large"),
+            "docs.invalid_data",
+            422,
+            "'docs' refused the data: a document cannot be stored (too large or not valid BSON)",
+        ),
+    ],
+)
+def test_pymongo_failures_are_classified_without_hosts(
+    make: object, code: str, status: int, why: str
+) -> None:
+    from pymongo import errors
+
+    from assemble_mongo._client import classify
+
+    found = classify("docs", 10.0, make(errors))  # type: ignore[operator]
+    assert found is not None
+    assert (found.code, found.http_status, found.message) == (code, status, why)  # type: ignore[attr-defined]
+
+
+def test_other_errors_are_left_as_they_are() -> None:
+    import bson
+    from pymongo import errors
+
+    from assemble_mongo._client import classify
+
+    assert classify("docs", 10.0, errors.DuplicateKeyError("dup", 11000)) is None
+    assert classify("docs", 10.0, KeyError("x")) is None
+    bad = classify("docs", 10.0, bson.errors.InvalidDocument("key 'a\x00' has a NUL"))
+    assert bad is not None and bad.code == "docs.invalid_data"  # type: ignore[attr-defined]

@@ -403,3 +403,81 @@ async def test_delivery_from_inside_accepted_work_runs_during_the_drain() -> Non
             while rt.in_flight == 0:
                 await anyio.sleep(0.005)
     assert heard == [{"n": 1}]
+
+
+# -- error classifiers: a resource types the failures of its client library ----------
+
+
+class DriverDown(Exception):
+    """What a client library raises when its server is gone (untyped)."""
+
+
+async def test_a_classifier_types_what_tasks_and_hooks_raise() -> None:
+    from runner.errors import HookError, ResourceUnavailable, ValidationError
+
+    seen: list[Exception] = []
+
+    def classify(exc: Exception) -> Exception | None:
+        seen.append(exc)
+        if isinstance(exc, DriverDown):
+            return ResourceUnavailable("store", detail=str(exc))
+        return None
+
+    async def init(config: Any) -> str:
+        runner.current_runtime.use().add_error_classifier(classify)
+        return "store"
+
+    def fail(input: Any, store: str) -> Any:  # a sync task too: in its worker thread
+        raise DriverDown("10.0.0.7:27017 refused")
+
+    async def other(input: Any) -> Any:
+        raise KeyError("not the driver's")
+
+    async def typed(input: Any) -> Any:
+        raise ValidationError("input", "t", [])
+
+    async def hook(emission: Any) -> None:
+        raise DriverDown("gone")
+
+    app = Resource(
+        "app",
+        register=[
+            Resource("store", init=init),
+            Task("fail", run=fail, dependencies={"store": "store"}),
+            Task("other", run=other),
+            Task("typed", run=typed),
+            Event("e"),
+            Hook("h", on="e", run=hook),
+        ],
+    )
+    async with runner.run(app) as rt:
+        with pytest.raises(ResourceUnavailable) as down:
+            await rt.run_task("fail")
+        assert isinstance(down.value.__cause__, DriverDown)
+        assert down.value.code == "store.unavailable" and "10.0.0.7" not in down.value.message
+        with pytest.raises(KeyError):
+            await rt.run_task("other")
+        with pytest.raises(ValidationError):
+            await rt.run_task("typed")
+        with pytest.raises(HookError) as hooked:
+            await rt.emit("e")
+        assert isinstance(hooked.value.__cause__, ResourceUnavailable)
+        assert hooked.value.http_status == 503
+    assert not any(isinstance(e, ValidationError) for e in seen)  # typed: never passed
+
+
+async def test_a_classifier_added_after_a_task_ran_still_applies() -> None:
+    from runner.errors import ResourceUnavailable
+
+    async def fail(input: Any) -> Any:
+        raise DriverDown
+
+    app = Resource("app", register=[Task("fail", run=fail)])
+    async with runner.run(app) as rt:
+        with pytest.raises(DriverDown):
+            await rt.run_task("fail")
+        rt.add_error_classifier(
+            lambda exc: ResourceUnavailable("x") if isinstance(exc, DriverDown) else None
+        )
+        with pytest.raises(ResourceUnavailable):
+            await rt.run_task("fail")
