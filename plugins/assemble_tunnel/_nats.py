@@ -39,7 +39,7 @@ import anyio
 
 import assembler
 import runner
-from runner.errors import ShuttingDown, TaskTimeoutError
+from runner.errors import ShuttingDown, TaskTimeoutError, ValidationError
 
 from ._serializer import SerializerError, dump_bytes, loads
 from ._wire import (
@@ -296,6 +296,7 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
                     body = loads(msg.data) if msg.data else None
                     if isinstance(body, dict) and "input" in body:
                         body = body["input"]
+                    runner.check_boundary(body, what="input", owner=tid)
                     request = runner.Request(rid, dict(headers), "nats")
                     with runner.current_request.provide(request):
                         result = await rt.run_task(tid, body)
@@ -326,7 +327,8 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
             return  # our own publication: the local hooks already ran
         try:
             payload = loads(msg.data) if msg.data else None
-        except SerializerError as exc:
+            runner.check_boundary(payload, what="payload", owner=eid)
+        except (SerializerError, ValidationError) as exc:
             log.warning("tunnel.nats: dropped an unreadable %r event: %s", eid, exc)
             return
         token = from_tunnel.set(eid)
@@ -449,7 +451,8 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
             for msg in batch:
                 try:
                     payload = loads(msg.data) if msg.data else None
-                except SerializerError as exc:
+                    runner.check_boundary(payload, what="payload", owner=eid)
+                except (SerializerError, ValidationError) as exc:
                     log.error("tunnel.nats: dropped an unreadable durable %r: %s", eid, exc)
                     await _settle(msg.term())
                     continue

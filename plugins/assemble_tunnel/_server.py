@@ -266,11 +266,13 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
     async def run_task(request: Request, tid: str, body: Any, rid: str) -> Any:
         if isinstance(body, dict) and "input" in body:
             body = body["input"]
+        runner.check_boundary(body, what="input", owner=tid)  # NaN, surrogates, NUL: 422
         return {"ok": True, "result": await rt.run_task(tid, body)}
 
     async def emit(request: Request, eid: str, body: Any, rid: str) -> Any:
         body = body if isinstance(body, dict) else {}
         payload = body.get("payload")
+        runner.check_boundary(payload, what="payload", owner=eid)
         token = from_tunnel.set(eid)
         try:
             await rt.emit(eid, payload)

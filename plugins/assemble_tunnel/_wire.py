@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import assembler
 from runner.errors import (
     CircuitOpen,
     FieldError,
@@ -44,6 +45,8 @@ REQUEST_ID_HEADER = "x-runner-request-id"
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 INTERNAL = {"code": "INTERNAL_ERROR", "message": "Internal Error"}
 log = logging.getLogger("assemble.tunnel")
+#: The failures tunnels answer, logged once per kind and place, then counted.
+failures = assembler.FailureLog(log)
 _GLOB = re.compile(r"[*?\[]")
 
 
@@ -204,12 +207,15 @@ IDS: dict[str, Any] = {"type": "array", "items": {"type": "string", "minLength":
 def failure(exc: BaseException, what: str, rid: str) -> tuple[int, dict[str, Any]]:
     """``(status, envelope)`` answering a call that raised ``exc``: a typed error as
     itself (:func:`typed`); anything else ``INTERNAL_ERROR``, its text and traceback only
-    in the log, with the request id."""
+    in the log, with the request id. Server-side failures (5xx) are logged through
+    :data:`failures`: an outage writes one line per interval, not one per call."""
     found = typed(exc)
     if found is not None:
         status, error = found
+        if status >= 500:
+            failures.failed(f"tunnel: {what}", rid, exc)
         return status, {"ok": False, "error": error}
-    log.error("tunnel: %s failed (request %s)", what, rid, exc_info=exc, extra={"request_id": rid})
+    failures.failed(f"tunnel: {what}", rid, exc)
     return 500, {"ok": False, "error": INTERNAL}
 
 

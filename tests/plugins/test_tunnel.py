@@ -817,12 +817,32 @@ async def test_a_resource_may_call_a_remote_task_in_its_init(tmp_path: Path) -> 
             assert rt.resource("greeting") == {"hello": "from init"}
 
 
-async def test_strings_with_lone_surrogates_cross_the_tunnel(tmp_path: Path) -> None:
-    async with pair(tmp_path) as (_, cli):  # UTF-8 cannot hold one: sent as `\ud800`
-        assert await cli.run_task("app.echo", {"s": "\ud800x"}) == {"s": "\ud800x"}
+async def test_what_no_store_keeps_is_refused_before_the_task_runs(tmp_path: Path) -> None:
+    """The boundary rule (DESIGN §12): a lone surrogate (UTF-8 cannot hold one: it comes
+    as `\ud800`), a NUL, a NaN or infinity (Runner's `NonFiniteNumber`, or `1e400`) and
+    an integer past 64 bits are refused with 422, naming the field."""
+    from runner.errors import ValidationError
+
+    async with pair(tmp_path) as (_, cli):
+        with pytest.raises(ValidationError) as info:
+            await cli.run_task("app.echo", {"s": "\ud800x"})
+        assert [e.field for e in info.value.errors] == ["s"]
     async with server_app(tmp_path) as srv:
-        r = await post(f"{url_of(srv)}/task/app.echo", '{"input": "\\ud800x"}')
-        assert r.status_code == 200 and loads(r.content) == {"ok": True, "result": "\ud800x"}
+        for body, field in [
+            ('{"input": "\\ud800x"}', "(root)"),
+            ('{"input": {"name": "a\\u0000b"}}', "name"),
+            ('{"input": {"amount": {"__type": "NonFiniteNumber", "value": "NaN"}}}', "amount"),
+            ('{"input": {"amount": {"__type": "NonFiniteNumber", "value": "Infinity"}}}', "amount"),
+            ('{"input": {"amount": 1e400}}', "amount"),
+            ('{"input": {"id": {"__type": "BigInt", "value": "9223372036854775808"}}}', "id"),
+        ]:
+            r = await post(f"{url_of(srv)}/task/app.echo", body)
+            assert r.status_code == 422, body
+            error = loads(r.content)["error"]
+            assert error["code"] == "runner.validation"
+            assert [e["path"] for e in error["data"]["errors"]] == [
+                [] if field == "(root)" else [field]
+            ]
 
 
 def test_tokens_must_be_printable_ascii(tmp_path: Path) -> None:
