@@ -85,8 +85,15 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
         "token_field": {
             **_STRING,
-            "description": "the input key a token is read from when the request has no "
-            "`Authorization: Bearer` header; removed before the task sees the input",
+            "description": "the input key a token is read from when the call has no "
+            "`Authorization: Bearer` header (a CLI call, a tunnel); always removed before "
+            "the task sees the input",
+        },
+        "token_from_http_input": {
+            "type": "boolean",
+            "default": False,
+            "description": "also take the token from an HTTP request's input (its URL "
+            "query or JSON body); off: a URL's query ends up in proxy and access logs",
         },
     },
     "required": ["algorithms"],
@@ -413,20 +420,24 @@ def make_jwt(config: Any) -> Callable[..., Awaitable[Any]]:
     """The ``auth.jwt`` factory: one verifier (key, options) per use."""
     v = verifier(config or {})
     token_field: str = (config or {}).get("token_field", "token")
+    http_input = bool((config or {}).get("token_from_http_input", False))
 
     async def jwt_middleware(call: runner.TaskCall, config: Any) -> Any:
         input = call.input
-        token: Any = bearer_token(runner.current_request.try_use())
+        request = runner.current_request.try_use()
+        token: Any = bearer_token(request)
         if isinstance(input, dict) and token_field in input:
             given = input[token_field]
             input = {k: value for k, value in input.items() if k != token_field}
-            if token is None:
+            over_http = getattr(request, "transport", "") == "http"
+            if token is None and (http_input or not over_http):
                 token = given
         try:
             if token is None:
                 raise TokenRejected(
-                    "no `Authorization: Bearer` header in the request and no "
-                    f"{token_field!r} in the input"
+                    "no `Authorization: Bearer` header in the request, and no "
+                    f"{token_field!r} in the input where one is taken (not over HTTP unless "
+                    "token_from_http_input is set)"
                 )
             if not isinstance(token, str):
                 raise TokenRejected(f"the input's {token_field!r} is not a string")
@@ -448,7 +459,7 @@ def components() -> Sequence[assembler.Component]:
             config_schema=CONFIG_SCHEMA,
             factory=make_jwt,
             check=check,
-            description="verifies a JWT (Authorization: Bearer, or the input's token field); "
-            "provides the `auth` principal; 401 otherwise",
+            description="verifies a JWT (Authorization: Bearer; the input's token field "
+            "outside HTTP); provides the `auth` principal; 401 otherwise",
         )
     ]

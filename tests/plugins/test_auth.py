@@ -117,6 +117,15 @@ HS_APP = """
         run: auth_tasks:admin_only
         dependencies: {auth: auth}
         middleware: [admins]
+      whoami_http_input:
+        run: auth_tasks:whoami
+        dependencies: {auth: auth}
+        middleware:
+          - use: auth.jwt
+            config:
+              secret: ${env.JWT_SECRET}
+              algorithms: [HS256]
+              token_from_http_input: true
 """
 
 
@@ -244,6 +253,27 @@ async def test_token_field_and_roles_claim_are_configurable(tmp_path: Path) -> N
     assert isinstance(missing, Unauthorized)
     assert isinstance(with_aud, Unauthorized)
     assert isinstance(with_aud.__cause__, jwt.InvalidAudienceError)
+
+
+async def test_over_http_a_token_in_the_input_is_refused_unless_configured(
+    tmp_path: Path,
+) -> None:
+    """A query string ends up in proxy and access logs: over HTTP the token comes from the
+    Authorization header only (the input's token is still removed, never seen by the
+    task or its logs), unless `token_from_http_input: true`."""
+    token = hs_token(sub="q")
+    http = runner.Request("r", {}, "http")
+    async with runner.run(hs_app(tmp_path)) as rt:
+        refused = await outcome(rt, "whoami", {"token": token, "q": 1}, http)
+        for transport in ("cli", "tunnel", "nats", ""):
+            elsewhere = runner.Request("r", {}, transport)
+            assert (await outcome(rt, "whoami", {"token": token}, elsewhere))["sub"] == "q"
+        allowed = await outcome(rt, "whoami_http_input", {"token": token, "q": 1}, http)
+        header = await outcome(rt, "whoami", {"token": "ignored", "q": 1}, bearer(token))
+    assert isinstance(refused, Unauthorized)
+    assert "token_from_http_input" in str(refused.__cause__)
+    assert allowed == {"sub": "q", "roles": ["admin"], "input": {"q": 1}}
+    assert header == {"sub": "q", "roles": ["admin"], "input": {"q": 1}}
 
 
 async def test_the_header_wins_and_an_input_token_is_removed_anyway(
