@@ -4,10 +4,9 @@ a small repository over the ``sql.engine`` resource."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import (
@@ -69,16 +68,26 @@ posts = Table(
     sqlite_autoincrement=True,
 )
 
-_hasher = PasswordHasher()  # argon2id with the library's defaults (~0.1-0.2 s a hash)
+_hasher = PasswordHasher()  # argon2id with the library's defaults (~0.1-0.2 s, 64 MiB a hash)
 
 
-def _hash(password: str) -> Awaitable[str]:
-    """Hashing is slow on purpose: in a worker thread, so the event loop keeps serving."""
-    return anyio.to_thread.run_sync(_hasher.hash, password)
+def hash_password(password: str) -> str:
+    """A task (app.yaml: `hash_password`): slow and memory-hungry on purpose, so app.yaml
+    bounds how many run at once (the `hashing` concurrency limit); a sync function, so
+    the runtime runs it in a worker thread and the event loop keeps serving."""
+    return _hasher.hash(password)
 
 
-def _verify(hashed: str, password: str) -> Awaitable[bool]:
-    return anyio.to_thread.run_sync(_hasher.verify, hashed, password)
+def verify_password(input: dict[str, str]) -> bool:
+    """A task (app.yaml: `verify_password`), sharing `hash_password`'s limit."""
+    try:
+        return bool(_hasher.verify(input["hash"], input["password"]))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+Hash = Callable[[str], Awaitable[str]]
+Verify = Callable[[dict[str, str]], Awaitable[bool]]
 
 
 class EmailTaken(RunnerError):
@@ -104,10 +113,11 @@ def public(row: Any) -> dict[str, Any]:
 
 
 class Store:
-    """The app's queries. One instance per app, over the engine's pool."""
+    """The app's queries. One instance per app, over the engine's pool; passwords are
+    hashed and checked through the (bounded) hashing tasks."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, engine: AsyncEngine, hash: Hash, verify: Verify) -> None:
+        self.engine, self.hash, self.verify = engine, hash, verify
 
     async def create_tables(self) -> None:
         async with self.engine.begin() as conn:
@@ -119,7 +129,7 @@ class Store:
         values = {
             "email": email.lower(),
             "name": name,
-            "password_hash": await _hash(password),
+            "password_hash": await self.hash(password),
             "roles": roles,
             "created_at": now(),
         }
@@ -140,12 +150,10 @@ class Store:
         async with self.engine.connect() as conn:
             query = select(users).where(users.c.email == email.lower())
             row = (await conn.execute(query)).first()
-        try:
-            if row is None:
-                await _hash(password)  # the same work either way: no timing oracle
-                return None
-            await _verify(row.password_hash, password)
-        except (VerificationError, InvalidHashError):
+        if row is None:
+            await self.hash(password)  # the same work either way: no timing oracle
+            return None
+        if not await self.verify({"hash": row.password_hash, "password": password}):
             return None
         return public(row)
 
@@ -190,9 +198,11 @@ class Store:
         return {"id": post_id, "user_id": user_id, "title": title, "body": body}
 
 
-async def open_store(config: dict[str, Any], db: AsyncEngine) -> Store:
+async def open_store(
+    config: dict[str, Any], db: AsyncEngine, hash_password: Hash, verify_password: Verify
+) -> Store:
     """Init: create the tables, and the default admin at first start (dev only)."""
-    store = Store(db)
+    store = Store(db, hash_password, verify_password)
     await store.create_tables()
     admin = config.get("admin") or {}
     email, password = admin.get("email"), admin.get("password")
