@@ -20,6 +20,7 @@ from ._plugins import hookimpl as hookimpl
 from ._plugins import load_plugins as load_plugins
 from ._plugins import require_asyncio as require_asyncio
 from ._schema import composed_schema as composed_schema
+from ._urls import mask_url as mask_url
 from ._validate import Checked as Checked
 from ._validate import check as check
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
@@ -80,8 +81,42 @@ def _where(func: Callable[..., Any]) -> tuple[str, int, str]:
     return code.co_filename, code.co_firstlineno, code.co_name
 
 
-def _failed(logger: logging.Logger, level: int, task: str, exc: Exception, start: float) -> None:
-    """The error record: class, code and HTTP status (RunnerError), duration."""
+#: An unexpected error's traceback is written at most once per task and error class in
+#: this many seconds: a failure repeated on every call (a bug, an outage nobody
+#: classified) would otherwise write a traceback per call.
+TRACEBACK_INTERVAL = 10.0
+
+
+class Tracebacks:
+    """When an unexpected error's traceback was last written, per task and error class
+    (one per middleware use; at most 1,024 kinds remembered)."""
+
+    def __init__(self) -> None:
+        self.last: dict[tuple[str, str], float] = {}
+
+    def due(self, task: str, exc: Exception) -> bool:
+        key, now = (task, type(exc).__qualname__), time.monotonic()
+        if now - self.last.get(key, -TRACEBACK_INTERVAL) < TRACEBACK_INTERVAL:
+            return False
+        if len(self.last) >= 1024:
+            self.last.clear()
+        self.last[key] = now
+        return True
+
+
+def _failed(
+    logger: logging.Logger,
+    level: int,
+    task: str,
+    exc: Exception,
+    start: float,
+    tracebacks: Tracebacks,
+) -> None:
+    """The error record: class, code and HTTP status (RunnerError), duration.
+
+    A typed error (a ``RunnerError``: a 404, a 503 ``db.unavailable``) is an answer the
+    app chose: its line needs no traceback. An unexpected one gets its traceback, at
+    most once per task and error class every :data:`TRACEBACK_INTERVAL` seconds."""
     status = getattr(exc, "http_status", None)
     client = isinstance(status, int) and status < 500
     level = max(level, logging.WARNING if client else logging.ERROR)
@@ -107,7 +142,9 @@ def _failed(logger: logging.Logger, level: int, task: str, exc: Exception, start
         "task %s failed after %.1f ms: %s: %s",
         (task, fields["duration_ms"], type(exc).__name__, message),
         fields,
-        None if client else exc,  # a traceback only for server-side failures
+        None
+        if isinstance(exc, runner.errors.RunnerError) or not tracebacks.due(task, exc)
+        else exc,
     )
 
 
@@ -131,6 +168,7 @@ def make_log_tasks(config: Any) -> Callable[..., Awaitable[Any]]:
     cfg = config or {}
     level = LEVELS[cfg.get("level", "info")]
     include_input = bool(cfg.get("include_input", False))
+    tracebacks = Tracebacks()
 
     async def log_tasks(call: runner.TaskCall, config: Any, logger: logging.Logger) -> Any:
         task = call.task.id
@@ -152,7 +190,7 @@ def make_log_tasks(config: Any) -> Callable[..., Awaitable[Any]]:
                 _cancelled(logger, level, task, start)
                 raise
             except Exception as exc:
-                _failed(logger, level, task, exc, start)
+                _failed(logger, level, task, exc, start, tracebacks)
                 raise
             if enabled:
                 fields.update(event="task.complete", duration_ms=(ms := _ms(start)))

@@ -360,6 +360,7 @@ ERRORS = """
       denied: {run: "lt_errors:denied"}
       broken: {run: "lt_errors:broken"}
       forever: {run: "lt_errors:forever"}
+      outage: {run: "lt_errors:outage"}
 """
 ERRORS_PY = """
     import anyio
@@ -375,6 +376,9 @@ ERRORS_PY = """
 
     async def forever(input):
         await anyio.sleep_forever()
+
+    async def outage(input):
+        raise runner.errors.ResourceUnavailable("db", detail="refused at 10.9.8.7:5432")
 """
 
 
@@ -414,6 +418,29 @@ async def test_error_records_carry_code_status_and_duration_and_the_error_propag
 
     cancelled = only(recs, event="task.cancelled", task="forever")
     assert cancelled["level"] == "warning" and 100 <= cancelled["duration_ms"] < 5000
+
+
+async def test_a_failure_repeated_on_every_call_writes_its_traceback_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An outage (a classified 503) or a bug hit by every request: one line per call, as
+    always, but no traceback per call: none for a typed error, one per task and error
+    class every 10 s for an unexpected one."""
+    definition = app(tmp_path, ERRORS, lt_errors=ERRORS_PY)
+    async with runner.run(definition) as rt:
+        for _ in range(50):
+            with pytest.raises(runner.errors.ResourceUnavailable):
+                await rt.run_task("outage", None)
+            with pytest.raises(RuntimeError):
+                await rt.run_task("broken", None)
+    recs = records(capsys)
+    outages = [r for r in recs if r.get("event") == "task.error" and r["task"] == "outage"]
+    broken = [r for r in recs if r.get("event") == "task.error" and r["task"] == "broken"]
+    assert len(outages) == 50 and len(broken) == 50
+    assert not any("exception" in r for r in outages)
+    assert all(r["code"] == "db.unavailable" and r["level"] == "error" for r in outages)
+    assert not any("10.9.8.7" in json.dumps(r) for r in outages)  # the detail: the edge's
+    assert [i for i, r in enumerate(broken) if "exception" in r] == [0]
 
 
 async def test_handlers_are_removed_at_dispose_and_nothing_reaches_the_root_logger(
@@ -637,6 +664,217 @@ def test_the_scrubber_leaves_ordinary_text_alone() -> None:
     assert Scrubber().text(text) == text
 
 
+# ---------------------------------------------------------------- scrubbing: whole values
+#
+# Each case: the text, what the logger wrote before values were masked whole and on token
+# boundaries (garbled, or partly masked), and what it writes now.
+
+COMMON_WORDS = ["short", "password", "required", "Administrator"]  # as ${env...} values
+
+GARBLED = [
+    (
+        [],
+        "invalid input for 'register': password: is required",
+        "invalid input for 'register': password: *** required",
+        "invalid input for 'register': password: is required",
+    ),
+    (
+        [],
+        "invalid input for 'register': password: is too short",
+        "invalid input for 'register': password: *** too short",
+        "invalid input for 'register': password: is too short",
+    ),
+    (
+        [],
+        "invalid input for 'login': token: is not of type 'string'",
+        "invalid input for 'login': token: *** not of type 'string'",
+        "invalid input for 'login': token: is not of type 'string'",
+    ),
+    (
+        [],
+        "invalid input for 'x': keys.0.api_key: should be non-empty",
+        "invalid input for 'x': keys.0.api_key: *** be non-empty",
+        "invalid input for 'x': keys.0.api_key: should be non-empty",
+    ),
+    (
+        [],
+        "invalid input for 'x': password: holds a NUL character (U+0000)",
+        "invalid input for 'x': password: *** a NUL character (U+0000)",
+        "invalid input for 'x': password: holds a NUL character (U+0000)",
+    ),
+    (
+        [],
+        "falling back to basic auth",
+        "falling back to basic ***",
+        "falling back to basic auth",
+    ),
+    ([], "missing Bearer token", "missing Bearer ***", "missing Bearer token"),
+    (
+        COMMON_WORDS,
+        "the secret is shorter than 32 bytes (UTF-8), too short for HS256",
+        "the secret is ***er than 32 bytes (UTF-8), too *** for HS256",
+        "the secret is shorter than 32 bytes (UTF-8), too short for HS256",
+    ),
+    (
+        COMMON_WORDS,
+        "login as Administrator failed: wrong password",
+        "login as *** failed: wrong ***",
+        "login as Administrator failed: wrong password",
+    ),
+    (
+        COMMON_WORDS,
+        'File "/srv/short/notes_app/tasks.py", line 3, in register',
+        'File "/srv/***/notes_app/tasks.py", line 3, in register',
+        'File "/srv/short/notes_app/tasks.py", line 3, in register',
+    ),
+    (
+        COMMON_WORDS,
+        "invalid input for 'register': password: is required",
+        "invalid input for 'register': ***: is ***",
+        "invalid input for 'register': password: is required",
+    ),
+    # partly masked before: the rest of a list, a dict, a bytes or an object leaked
+    ([], "password=['LEAKPW3']", "password=***'LEAKPW3']", "password=***"),
+    ([], "password=['x', 'LEAKPW3'] ok", "password=***'x', 'LEAKPW3'] ok", "password=*** ok"),
+    (
+        [],
+        "{'password': ['LEAKPW3'], 'name': 'ann'}",
+        "{'password': ***'LEAKPW3'], 'name': 'ann'}",
+        "{'password': ***, 'name': 'ann'}",
+    ),
+    (
+        [],
+        '{"password": {"a": "LEAKPW3"}, "name": "ann"}',
+        '{"password": ***"a": "LEAKPW3"}, "name": "ann"}',
+        '{"password": ***, "name": "ann"}',
+    ),
+    ([], "password=Secret('LEAKPW3') ok", "password=***'LEAKPW3') ok", "password=*** ok"),
+    ([], "{'password': b'LEAKPW3'}", "{'password': ***'LEAKPW3'}", "{'password': b'***'}"),
+    # not masked before: credentials in a URL's query, a lone user (a token), hashes
+    (
+        [],
+        "dsn postgresql://app@db/app?key=LEAKPW3&application_name=api",
+        "dsn postgresql://app@db/app?key=LEAKPW3&application_name=api",
+        "dsn postgresql://app@db/app?key=***&application_name=api",
+    ),
+    (
+        [],
+        "GET https://h/x?sig=LEAKPW3&page=2 (see https://h/doc).",
+        "GET https://h/x?sig=LEAKPW3&page=2 (see https://h/doc).",
+        "GET https://h/x?sig=***&page=2 (see https://h/doc).",
+    ),
+    (
+        [],
+        "params ('ann', '$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g')",
+        "params ('ann', '$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g')",
+        "params ('ann', '***')",
+    ),
+]
+
+
+@pytest.mark.parametrize(("secrets", "text", "before", "now"), GARBLED)
+def test_scrubbing_neither_garbles_messages_nor_leaves_part_of_a_value(
+    secrets: list[str], text: str, before: str, now: str
+) -> None:
+    assert before != now
+    assert _logger.Scrubber(secrets).text(text) == now
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("password=x", "password=***"),
+        ("passwd = hunter2; next", "passwd = ***; next"),
+        ('"token": "x"', '"token": "***"'),
+        ("{'api_key': 'x'}", "{'api_key': '***'}"),
+        ("private_key=abc", "private_key=***"),
+        ("password: hunter2", "password: ***"),
+        ("password: 'is here'", "password: '***'"),
+        ("Authorization: Bearer x", "Authorization: ***"),
+        ("authorization: is required", "authorization: is required"),
+        ("Cookie: a=1; b=2", "Cookie: ***"),
+        ("Set-Cookie: sid=1; Path=/\nnext line", "Set-Cookie: ***\nnext line"),
+        ("sent Bearer abc123 and Basic dXNlcjpwYXNz", "sent Bearer *** and Basic ***"),
+        (f"got {JWT} back", "got *** back"),
+        ("-----BEGIN PRIVATE KEY-----\nMIIEv\n-----END PRIVATE KEY-----", "***"),
+        ("postgresql://app:hunter2@db/app", "postgresql://app:***@db/app"),
+        ("password: 'unclosed\nnext line", "password: '***\nnext line"),
+        ("password=[1, 2\n3]", "password=***"),
+        ("hash $2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW", "hash ***"),
+    ],
+)
+def test_credentials_in_text_are_masked(text: str, shown: str) -> None:
+    assert _logger.Scrubber().text(text) == shown
+
+
+def test_any_value_under_a_secret_named_key_is_masked_whatever_its_type() -> None:
+    formatter = _logger.JsonFormatter(_logger.Scrubber())
+    fields = {
+        "password": ["LEAK1", "LEAK2"],
+        "auth": {"user": "ann", "pass": "LEAK3"},
+        "body": {"token": [1, 2], "api_key": {"a": "LEAK4"}, "n": 1},
+        "items": [{"secret": ("LEAK5",)}, {"cookie": None}],
+    }
+    line = formatter.line(0.0, "INFO", "x", "m", fields)
+    assert "LEAK" not in line
+    got = json.loads(line)
+    assert got["password"] == got["auth"] == "***"
+    assert got["body"] == {"token": "***", "api_key": "***", "n": 1}
+    assert got["items"] == [{"secret": "***"}, {"cookie": "***"}]
+
+
+# ---------------------------------------------------------------- bounded lines
+
+
+def test_long_texts_are_cut_with_the_count_of_what_was_left_out() -> None:
+    scrubber = _logger.Scrubber()
+    long = "x" * 5_000
+    assert scrubber.text(long) == "x" * 2_000 + "… (3,000 more characters)"
+    assert scrubber.text(long, 4_000) == "x" * 4_000 + "… (1,000 more characters)"
+    assert scrubber.text("x" * 2_000) == "x" * 2_000
+
+
+def test_fields_lists_and_dicts_are_bounded() -> None:
+    scrubber = _logger.Scrubber()
+    assert scrubber.value(list(range(250))) == [*range(100), "… (150 more items)"]
+    mapping = scrubber.value({f"k{i}": i for i in range(101)})
+    assert len(mapping) == 101 and mapping["…"] == "(1 more keys)"
+    nested = scrubber.value([["y" * 3_000] * 5] * 5)
+    assert len(json.dumps(nested)) < _logger.MAX_FIELD + 2 * _logger.MAX_TEXT
+    assert scrubber.value({1, 2}) in ([1, 2], [2, 1])
+    assert _logger.redact_keys(list(range(150)))[-1] == "… (50 more items)"
+    assert _logger.redact_keys({f"k{i}": i for i in range(102)})["…"] == "(2 more keys)"
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_huge_record_gives_a_short_line(fmt: str) -> None:
+    import io
+
+    stream = io.StringIO()
+    logger = _fresh(f"lt_bounded.{fmt}", fmt, stream)
+    huge = "A" * 1_000_000
+    try:
+        raise ValueError(huge)
+    except ValueError:
+        logger.exception("bad %s", huge, extra={"field": huge, "items": [huge] * 1000})
+    finally:
+        _logger.close_logger(logger)
+    text = stream.getvalue()
+    assert len(text.encode()) < 2 * _logger.MAX_EXCEPTION
+    assert "… (998,000 more characters)" in text and "Traceback" in text
+
+
+def test_a_known_secret_cut_by_the_scrubbed_window_is_never_half_shown() -> None:
+    secret = "Zq9-known-secret-value-4242"
+    scrubber = _logger.Scrubber([secret])
+    # masking shrinks the start, so the window's end (twice the limit) comes close
+    start = "password=" + "x" * 150 + " "
+    text = start + "a" * (200 - len(start) - 6) + " " + secret + " tail " + "z" * 1_000
+    shown = scrubber.text(text, 100)
+    assert "Zq9" not in shown and shown.startswith("password=*** aaa")
+    assert shown.endswith("more characters)")
+
+
 # ---------------------------------------------------------------- the fast paths
 #
 # logging.tasks writes its records straight from their fields when only the plugin's
@@ -858,16 +1096,18 @@ def test_the_scrubber_remembers_only_clean_text(monkeypatch: pytest.MonkeyPatch)
     assert scrubber.text(long) == long and long not in scrubber._clean
 
 
-def test_secret_keys_are_recognised_the_same_with_the_cache() -> None:
+def test_field_names_are_recognised_by_the_runners_rule_with_the_cache() -> None:
     class Key(str):
         pass
 
-    for key in ("password", "PassWord", "x-auth", "author", "max_tokens", "event", "id"):
-        expected = _logger._SECRET_KEY.search(key) is not None
-        assert _logger.is_secret_key(key) is expected
-        assert _logger.is_secret_key(key) is expected  # cached
-        assert _logger.is_secret_key(Key(key)) is expected
-    assert not _logger.is_secret_key(7) and not _logger.is_secret_key(None)
+    secret = {"password": True, "PassWord": True, "x-auth": True, "max_tokens": True}
+    for key, expected in {**secret, "author": False, "event": False, "id": False}.items():
+        assert runner.is_secret_key(key) is expected
+        assert _logger._secret_name(key) is expected
+        assert _logger._secret_name(key) is expected  # cached
+    formatter = _logger.JsonFormatter(_logger.Scrubber())
+    line = formatter.line(0.0, "INFO", "x", "m", {Key("password"): "pw", "author": "Ada"})
+    assert json.loads(line)["password"] == "***" and json.loads(line)["author"] == "Ada"
 
 
 def test_the_encoder_writes_what_json_dumps_writes() -> None:
