@@ -33,9 +33,10 @@ class FailureLog:
     """Log answered failures: the first of a kind in full, then one line per ``interval``.
 
     A kind is the place (``what``: ``GET /users/{id} (task 'get_user')``) and the error's
-    code (a :class:`~runner.errors.RunnerError`) or class. A kind quiet for longer than
-    ``interval`` starts over: its next failure is written in full again. At most
-    ``max_kinds`` kinds are tracked (the oldest is forgotten first).
+    code and message (a :class:`~runner.errors.RunnerError`: "refuses connections" and
+    "the connection was lost" are two kinds of ``db.unavailable``) or class. A kind quiet
+    for longer than ``interval`` starts over: its next failure is written in full again.
+    At most ``max_kinds`` kinds are tracked (the oldest is forgotten first).
     """
 
     def __init__(
@@ -47,7 +48,7 @@ class FailureLog:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.logger, self.interval, self.max_kinds, self.clock = logger, interval, max_kinds, clock
-        self._episodes: OrderedDict[tuple[str, str], _Episode] = OrderedDict()
+        self._episodes: OrderedDict[tuple[str, str, str], _Episode] = OrderedDict()
 
     def failed(self, what: str, request_id: str, exc: BaseException) -> None:
         """Log that ``what`` failed with ``exc`` for request ``request_id``.
@@ -55,8 +56,11 @@ class FailureLog:
         A :class:`~runner.errors.RunnerError` (an answer the edge chose: a 503, a 504) is
         a warning with its message and ``detail``; anything else an error with its
         traceback."""
-        kind = exc.code if isinstance(exc, RunnerError) else type(exc).__qualname__
-        key = (what, kind)
+        if isinstance(exc, RunnerError):
+            kind, message = exc.code, exc.message
+        else:
+            kind, message = type(exc).__qualname__, ""
+        key = (what, kind, message)
         now = self.clock()
         episode = self._episodes.get(key)
         if episode is None or now - episode.seen > self.interval:
@@ -77,7 +81,7 @@ class FailureLog:
     def flush(self) -> None:
         """Write the counts not written yet (at shutdown)."""
         now = self.clock()
-        for (what, kind), episode in self._episodes.items():
+        for (what, kind, _), episode in self._episodes.items():
             if episode.more:
                 self._summary(what, kind, episode, now)
                 episode.started, episode.more = now, 0

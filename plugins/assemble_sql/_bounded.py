@@ -6,6 +6,7 @@ Imported when an engine is made (SQLAlchemy is the optional extra ``assemble[sql
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event
@@ -64,13 +65,27 @@ class Health:
         self.down = None
 
 
+def _ping(engine: SqlEngine, dbapi_connection: Any) -> bool:
+    """The pool's liveness check, one bounded round trip (SQLAlchemy's own wraps it in a
+    transaction: three round trips, each waiting up to ``command_timeout`` on a stalled
+    database). ``False`` (reconnect) for a connection the server closed; a silence past
+    the bound is the database's, not the connection's: an outage, raised as such."""
+    driver = dbapi_connection.driver_connection
+    try:
+        dbapi_connection.await_(driver.fetchrow(";", timeout=engine._command))
+    except TimeoutError as exc:
+        raise engine.classified(exc) from exc
+    except Exception:
+        return False
+    return True
+
+
 def _drop_at_once(dbapi_connection: Any, record: Any, exc: BaseException | None) -> None:
-    """A connection dropped because its peer went silent or away is closed at once.
+    """An invalidated connection (its peer went silent or away, or it failed in a way
+    that leaves it unusable) is closed at once.
 
     SQLAlchemy first tries a polite close, which waits up to 2 s for an answer that a
     stalled database never gives: that would double the bound a caller waits."""
-    if not isinstance(exc, TimeoutError | OSError | SqlUnavailable):
-        return
     driver = getattr(dbapi_connection, "driver_connection", None)
     terminate = getattr(driver, "terminate", None)
     if callable(terminate):
@@ -115,7 +130,9 @@ class SqlEngine(AsyncEngine):
         engine.health = Health(max(timeouts.connect, timeouts.command))
         event.listen(engine.sync_engine, "handle_error", engine._on_error)
         event.listen(engine.sync_engine, "do_connect", engine._on_connect)
-        event.listen(engine.sync_engine.pool, "invalidate", _drop_at_once)
+        event.listen(engine.sync_engine, "invalidate", _drop_at_once)
+        if engine.dialect.driver == "asyncpg":
+            engine.dialect.do_ping = partial(_ping, engine)  # type: ignore[method-assign]
         return engine
 
     def classified(self, exc: BaseException, *, connecting: bool = False) -> BaseException:

@@ -147,7 +147,7 @@ def classify(
     if code.startswith("22"):
         why = _INVALID.get(code, "a value is not valid for its column")
         return SqlInvalidData(resource, why, detail=f"{type(driver).__name__} (SQLSTATE {code})")
-    if connecting or isinstance(driver, OSError) or _sqlite_unavailable(driver):
+    if connecting or isinstance(driver, OSError) or _lost(driver) or _sqlite_unavailable(driver):
         why = "the database cannot be reached" if connecting else "the connection was lost"
         return SqlUnavailable(resource, why, detail=_text(driver), outage=connecting)
     if getattr(exc, "connection_invalidated", False):
@@ -171,6 +171,16 @@ def _client_side_invalid(driver: BaseException) -> str | None:
     if name == "DataError":  # sqlite3: string or blob too big
         return "a value is too large for the database"
     return None
+
+
+def _lost(driver: BaseException) -> bool:
+    """asyncpg's own account of a connection in no state to be used (its backend was
+    killed under it: "another operation is in progress", "connection is closed")."""
+    return type(driver).__module__.startswith("asyncpg") and type(driver).__name__ in (
+        "InterfaceError",
+        "InternalClientError",
+        "ConnectionDoesNotExistError",
+    )
 
 
 def _sqlite_unavailable(driver: Any) -> bool:

@@ -25,7 +25,6 @@ import jwt
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "manifests" / "users-api" / "app.yaml"
 PROD = ROOT / "manifests" / "users-api" / "prod.yaml"
-POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 
 
 def free_port() -> int:
@@ -130,9 +129,14 @@ def start(
     folder: Path,
     book: LogBook,
     redis_url: str = "redis://127.0.0.1:6379/0",
+    postgres: str = "127.0.0.1:5432",
+    overlay: str = "",
     **env: str,
 ) -> UsersApi:
-    """users-api on ``backend`` (``sqlite`` or ``postgresql``), ready to serve."""
+    """users-api on ``backend`` (``sqlite`` or ``postgresql``), ready to serve.
+
+    ``postgres`` and ``redis_url`` say where the app finds its services (a fault proxy);
+    ``overlay`` is YAML laid over the manifest last (tighter timeouts)."""
     folder.mkdir(parents=True, exist_ok=True)
     run = uuid.uuid4().hex[:8]
     secret = book.secret(f"hostile-jwt-{run}-" + uuid.uuid4().hex)
@@ -161,7 +165,11 @@ def start(
             )
         )
         args += ["--overlay", str(PROD), "--overlay", str(prefixes)]
-        full.update(DATABASE_URL=f"{POSTGRES}/{database}", REDIS_URL=redis_url)
+        url = f"postgresql+asyncpg://postgres@{postgres}/{database}"
+        full.update(DATABASE_URL=url, REDIS_URL=redis_url)
+    if overlay:
+        (folder / "extra.yaml").write_text(overlay)
+        args += ["--overlay", str(folder / "extra.yaml")]
     log = folder / f"users-api-{backend}-{run}.log"
     book.logs.append(log)
     with log.open("wb") as sink:  # a file, not a pipe: a full pipe would block the server
