@@ -17,7 +17,7 @@ import runner
 
 from ._diagnostics import Diagnostic, render_github, render_json, render_text
 from ._graph import render_graph
-from ._manifest import near
+from ._manifest import Manifest, development_secrets, near
 from ._plugins import Plugins, debugging, load_plugins
 from ._schema import composed_schema
 from ._validate import Checked, check
@@ -95,21 +95,25 @@ def _print(diags: Sequence[Diagnostic], checked: Sequence[Checked], fmt: str) ->
             click.echo(text, err=True)
 
 
-def _checked(
-    ctx: click.Context, file: str, overlays: Sequence[str] = (), fmt: str = "text"
-) -> Checked:
-    result = check(file, _plugins(ctx), overlays=overlays)
+def _compiled(
+    ctx: click.Context, file: str, overlays: Sequence[str] = (), roots: Sequence[str] = ()
+) -> tuple[runner.Resource, Manifest]:
+    """The compiled app and its manifest; exit 1 (diagnostics printed) on errors."""
+    result = check(file, _plugins(ctx), overlays=overlays, roots=roots)
     if not result.ok or result.diagnostics:
-        _print(result.diagnostics, [result], fmt)
+        _print(result.diagnostics, [result], "text")
     if not result.ok:
         ctx.exit(EXIT_ERRORS)
-    return result
+    assert result.app is not None  # without errors, the app is compiled
+    assert result.manifest is not None
+    return result.app, result.manifest
 
 
-def _compiled(ctx: click.Context, file: str, overlays: Sequence[str] = ()) -> runner.Resource:
-    result = _checked(ctx, file, overlays)
-    assert result.app is not None  # _checked exits on errors
-    return result.app
+def _warn_development_secrets(manifest: Manifest) -> None:
+    """One line per secret-named config value the environment did not give (DESIGN §12):
+    the app starts, but whoever deploys it sees which variable to set."""
+    for d in development_secrets(manifest):
+        click.echo(f"warning[{d.code}]: {d.message}; {d.hint}", err=True)
 
 
 FORMAT = click.Choice(["text", "json", "github"])
@@ -121,6 +125,15 @@ OVERLAY = click.option(
     metavar="FILE",
     help="A YAML file laid over the manifest (maps merge, other values replace); "
     "repeat for several, applied in order.",
+)
+ROOT = click.option(
+    "--root",
+    "roots",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    metavar="DIR",
+    help="A folder includes may also come from, besides the manifest's own folder "
+    "(shared fragments in a monorepo); repeatable. A manifest cannot widen it.",
 )
 BACKEND = click.option(
     "--backend",
@@ -134,19 +147,45 @@ BACKEND = click.option(
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=FORMAT, default="text", show_default=True)
+@click.option(
+    "--no-import",
+    "no_import",
+    is_flag=True,
+    help="Import none of the modules the manifests name (for untrusted changes): import "
+    "paths are checked as text against the allow-list; signatures, cycles and compiling "
+    "are not checked.",
+)
 @OVERLAY
+@ROOT
 @click.pass_context
 def validate(
-    ctx: click.Context, files: tuple[str, ...], fmt: str, overlays: tuple[str, ...]
+    ctx: click.Context,
+    files: tuple[str, ...],
+    fmt: str,
+    no_import: bool,
+    overlays: tuple[str, ...],
+    roots: tuple[str, ...],
 ) -> None:
     """Report every problem of each manifest (exit 1 when there are errors)."""
-    results = [check(f, _plugins(ctx), overlays=overlays) for f in files]
+    results = [
+        check(f, _plugins(ctx), overlays=overlays, roots=roots, imports=not no_import)
+        for f in files
+    ]
     diags = [d for r in results for d in r.diagnostics]
     unique = list(dict.fromkeys(diags))  # plugin problems repeat for each file
     _print(unique, results, fmt)
+    if no_import:
+        click.echo(NOT_IMPORTED, err=True)
     if fmt == "text" and not unique:
         click.echo(f"ok: {len(files)} manifest(s) valid", err=True)
     ctx.exit(EXIT_ERRORS if any(not r.ok for r in results) else EXIT_OK)
+
+
+NOT_IMPORTED = (
+    "note: --no-import: no module was imported; import paths were checked as text against "
+    "the allow-list, but not whether they exist, their signatures (ASM403-ASM406) or what "
+    "compiling finds (ASM5xx)"
+)
 
 
 @cli.command()
@@ -161,12 +200,19 @@ def validate(
     "server may ask for longer).",
 )
 @OVERLAY
+@ROOT
 @click.pass_context
 def run(
-    ctx: click.Context, file: str, backend: str, drain_timeout: float, overlays: tuple[str, ...]
+    ctx: click.Context,
+    file: str,
+    backend: str,
+    drain_timeout: float,
+    overlays: tuple[str, ...],
+    roots: tuple[str, ...],
 ) -> None:
     """Validate, start and run the app until SIGINT/SIGTERM, then shut down gracefully."""
-    app = _compiled(ctx, file, overlays)
+    app, manifest = _compiled(ctx, file, overlays, roots)
+    _warn_development_secrets(manifest)
 
     def ready(rt: runner.Runtime) -> None:
         store = rt.store
@@ -188,6 +234,7 @@ def run(
 @click.option("--input", "input_json", metavar="JSON", help="The task's input, as JSON.")
 @BACKEND
 @OVERLAY
+@ROOT
 @click.pass_context
 def call(
     ctx: click.Context,
@@ -196,17 +243,11 @@ def call(
     input_json: str | None,
     backend: str,
     overlays: tuple[str, ...],
+    roots: tuple[str, ...],
 ) -> None:
     """Start the app, run TASK once, print its result as JSON on stdout, shut down."""
-    try:
-        value = json.loads(input_json) if input_json is not None else None
-    except json.JSONDecodeError as exc:
-        raise _UsageFail(
-            "ASM801",
-            f"--input is not JSON: {exc}",
-            'quote it for the shell: --input \'{"name": "Ada"}\'',
-        ) from None
-    app = _compiled(ctx, file, overlays)
+    value = _input(input_json, task)
+    app, manifest = _compiled(ctx, file, overlays, roots)
     store = runner.Store.build(app)
     if task not in store.tasks:
         guess = near(task, list(store.tasks))
@@ -217,6 +258,8 @@ def call(
             if guess
             else f"tasks: {', '.join(sorted(store.tasks)) or '(none)'}",
         )
+
+    _warn_development_secrets(manifest)
 
     async def once() -> Any:
         async with runner.run(app) as rt:
@@ -245,6 +288,43 @@ def call(
     click.echo(text)
 
 
+def _input(text: str | None, task: str) -> Any:
+    """``--input`` parsed, and checked at the boundary like an HTTP body (DESIGN §12)."""
+    if text is None:
+        return None
+    try:
+        # NaN and Infinity parse (as JSON's superset in Python does) so that the boundary
+        # check below refuses them naming their field, as it does 1e400.
+        value = json.loads(text, parse_constant=float)
+    except json.JSONDecodeError as exc:
+        raise _UsageFail(
+            "ASM801",
+            f"--input is not JSON: {exc}",
+            'quote it for the shell: --input \'{"name": "Ada"}\'',
+        ) from None
+    except (ValueError, RecursionError) as exc:  # too many digits; nested too deeply
+        too_long = isinstance(exc, ValueError)
+        raise _UsageFail(
+            "ASM801",
+            "--input is not JSON Python can read: "
+            + ("a number has too many digits" if too_long else "it is nested too deeply"),
+            "send numbers of at most a few hundred digits"
+            if too_long
+            else "nest lists and objects at most a few hundred levels deep",
+        ) from None
+    try:
+        runner.check_boundary(value, what="input", owner=task)
+    except runner.errors.ValidationError as exc:
+        details = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+        raise _UsageFail(
+            "ASM804",
+            f"--input is not valid: {details}",
+            "send text a store can keep (no lone surrogate such as \\ud800, no NUL \\u0000) "
+            "and finite numbers that fit in 64 bits (no NaN, Infinity or 1e400)",
+        ) from None
+    return value
+
+
 @cli.command()
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to a file.")
 @click.pass_context
@@ -267,10 +347,13 @@ def schema(ctx: click.Context, output: str | None) -> None:
     "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
 )
 @OVERLAY
+@ROOT
 @click.pass_context
-def graph(ctx: click.Context, file: str, fmt: str, overlays: tuple[str, ...]) -> None:
+def graph(
+    ctx: click.Context, file: str, fmt: str, overlays: tuple[str, ...], roots: tuple[str, ...]
+) -> None:
     """Print the app's dependency graph as Mermaid or DOT."""
-    app = _compiled(ctx, file, overlays)
+    app, _ = _compiled(ctx, file, overlays, roots)
     click.echo(render_graph(runner.Store.build(app), fmt))
 
 

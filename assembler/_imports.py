@@ -42,17 +42,16 @@ class Importer:
             return True
         return any((f / f"{top}.py").is_file() or (f / top).is_dir() for f in self.folders)
 
-    def resolve(self, path: str) -> Any:
-        """The object at ``path``; raises :class:`ImportProblem` (as an exception) otherwise."""
-        if path in self.cache:
-            return self.cache[path]
+    def check(self, path: str) -> None:
+        """Check ``path`` as text (its form, the allow-list) without importing anything;
+        raises :class:`ImportProblem` (as an exception) when it fails."""
         if not IMPORT_PATH.match(path):
             raise _Problem(
                 "ASM401",
                 f"{path!r} is not an import path",
                 "write `package.module:attribute`, e.g. `my_app.tasks:create_user`",
             )
-        module_name, attr = path.split(":")
+        module_name = path.split(":")[0]
         if not self.allowed(module_name):
             raise _Problem(
                 "ASM402",
@@ -61,6 +60,13 @@ class Importer:
                 f"or `allow_imports`; add `allow_imports: [{module_name.split('.')[0]}]` "
                 "if you trust it",
             )
+
+    def resolve(self, path: str) -> Any:
+        """The object at ``path``; raises :class:`ImportProblem` (as an exception) otherwise."""
+        if path in self.cache:
+            return self.cache[path]
+        self.check(path)
+        module_name, attr = path.split(":")
         module = self._import(module_name)
         obj: Any = module
         walked = module_name

@@ -79,35 +79,46 @@ def check(
     plugins: Plugins,
     env: Mapping[str, str] | None = None,
     overlays: Sequence[str] = (),
+    *,
+    roots: Sequence[str] = (),
+    imports: bool = True,
 ) -> Checked:
     """Validate the manifest at ``path`` with ``overlays`` laid over it (in order); the
-    result lists every problem found."""
+    result lists every problem found.
+
+    ``roots`` are folders besides the manifest's own that includes may come from
+    (``--root``). With ``imports=False`` (``--no-import``) no module the manifest
+    names is imported: import paths are checked as text against the allow-list, and
+    what needs the imported objects (signatures, compiling, cycles) is not checked;
+    :attr:`Checked.app` stays ``None``.
+    """
     diags: list[Diagnostic] = list(plugins.problems)
-    manifest = read(path, diags.append, env, overlays)
+    manifest = read(path, diags.append, env, overlays, roots)
     result = Checked(manifest, diags)
     if manifest is None:
         return result
-    v = _Validator(manifest, plugins, result)
+    v = _Validator(manifest, plugins, result, load=imports)
     v.structure()
     v.components()
     v.ids()
     v.references()
     v.imports()
     if result.ok:
-        v.compiled()
+        if imports:
+            v.compiled()
         v.plugin_checks()
     if not result.ok:
         result.app = None
-    result.diagnostics = sorted(_unique(_scrubbed(diags, manifest.secret_values)), key=sort_key)
+    secrets = runner.SecretValues(manifest.secret_values)
+    result.diagnostics = sorted(_unique(_scrubbed(diags, secrets)), key=sort_key)
     return result
 
 
-def _scrubbed(diags: list[Diagnostic], secrets: set[str]) -> Iterator[Diagnostic]:
-    """Values that came from the environment never appear in a diagnostic (DESIGN §8)."""
+def _scrubbed(diags: list[Diagnostic], secrets: runner.SecretValues) -> Iterator[Diagnostic]:
+    """Secret values never appear in a diagnostic (DESIGN §8, §12): each is masked as a
+    whole token, never inside a word, so the rest of the message stays readable."""
     for d in diags:
-        message, hint = d.message, d.hint
-        for secret in sorted(secrets, key=len, reverse=True):
-            message, hint = message.replace(secret, REDACTED), hint.replace(secret, REDACTED)
+        message, hint = secrets.sub(d.message, REDACTED), secrets.sub(d.hint, REDACTED)
         yield (
             d if (message, hint) == (d.message, d.hint) else replace(d, message=message, hint=hint)
         )
@@ -123,8 +134,11 @@ def _unique(diags: Iterable[Diagnostic]) -> Iterator[Diagnostic]:
 
 
 class _Validator:
-    def __init__(self, manifest: Manifest, plugins: Plugins, result: Checked) -> None:
+    def __init__(
+        self, manifest: Manifest, plugins: Plugins, result: Checked, *, load: bool = True
+    ) -> None:
         self.m, self.plugins, self.result = manifest, plugins, result
+        self.load = load  # import the modules import paths name (not with --no-import)
         self.kinds: dict[str, tuple[str, Path]] = {}  # id -> (kind, path)
         self.uses: list[tuple[Component, dict[str, Any], Path]] = []  # with config imports
 
@@ -160,7 +174,7 @@ class _Validator:
 
     def unresolved_in(self, path: Path) -> bool:
         """Whether a ``${...}`` that failed lies at or inside ``path``."""
-        return any(u[: len(path)] == path for u in self.m.unresolved)
+        return self.m.failed_in(path)
 
     def each(self, section: str) -> Iterator[tuple[str, dict[str, Any], Path]]:
         for id, body, path in self.m.components(section):
@@ -178,7 +192,7 @@ class _Validator:
         self, err: SchemaError, base: Path, schema: Any, plugin: str = "core", owner: str = ""
     ) -> None:
         """Turn one jsonschema error into a diagnostic at its place, with a useful message."""
-        if (*base, *err.absolute_path) in self.m.unresolved:
+        if self.m.failed((*base, *err.absolute_path)):
             self.mark_broken((*base, *err.absolute_path))
             return  # the failed ${...} was reported already (also for a oneOf: a duration)
         if (
@@ -195,7 +209,7 @@ class _Validator:
             return self._one_of(err, base, plugin)
         path: Path = (*base, *err.absolute_path)
         self.mark_broken(path)
-        if path in self.m.unresolved:
+        if self.m.failed(path):
             return  # the failed ${...} was reported already
         what = owner or _owner(path)
         if owner and plugin != "core":
@@ -690,6 +704,9 @@ class _Validator:
             )
             return
         try:
+            if not self.load:  # --no-import: the text and the allow-list only
+                importer.check(text)
+                return
             obj = importer.resolve(text)
         except ImportFailure as exc:
             p = exc.problem
@@ -717,6 +734,9 @@ class _Validator:
     ) -> None:
         text = body[str(path[-1])]
         try:
+            if not self.load:  # --no-import: the text and the allow-list only
+                importer.check(text)
+                return
             fn = importer.resolve(text)
         except ImportFailure as exc:
             p = exc.problem

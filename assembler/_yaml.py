@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import io
 import math
+import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -45,6 +47,79 @@ class LoadError(Exception):
     def __init__(self, diagnostic: Diagnostic) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
+
+
+class Refused(Exception):
+    """A file that is not read at all (a FIFO, a device, a directory): ``code``, ``hint``.
+
+    The caller puts it where it belongs (the include entry, or the file itself).
+    """
+
+    def __init__(self, code: str, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.code, self.message, self.hint = code, message, hint
+
+
+class TooBig(Exception):
+    """A file holds more than the bytes it may: ``size`` exactly, or at least when not
+    ``exact`` (it was read up to the limit and one byte more)."""
+
+    def __init__(self, size: int, *, exact: bool) -> None:
+        super().__init__(f"{size:,} bytes")
+        self.size, self.exact = size, exact
+
+    @property
+    def amount(self) -> str:
+        return f"{self.size:,}" if self.exact else f"more than {self.size - 1:,}"
+
+
+def read_capped(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of the regular file at ``path``; :class:`TooBig` past ``limit`` bytes.
+
+    Never blocks and never reads more than ``limit + 1`` bytes: a FIFO, a device such
+    as ``/dev/zero``, a directory or a socket is refused (:class:`Refused`) from its
+    ``stat`` before it is opened, and again from the open descriptor (the path may have
+    changed in between).
+    """
+    _regular(os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        _regular(info.st_mode)
+        if info.st_size > limit:
+            raise TooBig(info.st_size, exact=True)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(limit + 1 - size, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:  # it grew after fstat, or reports no size (as /proc files do)
+        raise TooBig(size, exact=False)
+    return b"".join(chunks)
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+)
+
+
+def _regular(mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    raise Refused(
+        "ASM704",
+        f"is {kind}, not a regular file",
+        "manifests, includes and overlays are plain YAML files",
+    )
 
 
 def load(text: str, file: str) -> Document:

@@ -95,3 +95,21 @@ def test_sibling_inline_uses_each_get_their_own_checks(tmp_path: Path) -> None:
         """,
     )
     assert [(code, line) for code, line, _, _ in found] == [("ASM603", 7), ("ASM603", 8)], found
+
+
+def test_a_failure_two_config_values_away_is_still_one_diagnostic(tmp_path: Path) -> None:
+    found = check_text(
+        tmp_path,
+        """\
+        assemble: 1
+        id: app
+        config:
+          a: ${env.CASCADE_UNSET_TTL}
+          b: ${config.a}
+          c: {ttl: "${config.b}"}
+        middleware:
+          whole: {use: cache.memory, config: "${config.c}"}
+          text: {use: cache.memory, config: {ttl: "${config.b}s"}}
+        """,
+    )
+    assert [f[:3] for f in found] == [("ASM301", 4, 6)]
