@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -39,7 +40,7 @@ def wrong_logins(app: UsersApi, count: int, email: str = "") -> list[httpx.Respo
 
 
 @pytest.fixture
-def generous(tmp_path: Path, log_book: LogBook) -> UsersApi:
+def generous(tmp_path: Path, log_book: LogBook) -> Iterator[UsersApi]:
     app = start(
         "sqlite",
         tmp_path / "app",
@@ -48,7 +49,7 @@ def generous(tmp_path: Path, log_book: LogBook) -> UsersApi:
         LOGINS_PER_EMAIL="1000000",
         HASHING_LIMIT="2",
     )
-    yield app  # type: ignore[misc]
+    yield app
     drop(app)
 
 
