@@ -33,7 +33,8 @@ RECOVERY_TARGET_MS = 2000.0
 async def measure(url: str, rounds: int) -> dict[str, Any]:
     from sqlalchemy import text
 
-    from assemble_sql._engine import SqlTimeout, make_engine
+    from assemble_sql import SqlTimeout
+    from assemble_sql._engine import make_engine
 
     name = f"bench_sql_{uuid.uuid4().hex[:8]}"
     engine = await make_engine(
