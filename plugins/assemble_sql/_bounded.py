@@ -16,8 +16,9 @@ from runner.errors import ResourceFailure
 
 from ._errors import SqlUnavailable, classify
 
-#: After the database could not be reached, calls fail at once for this long.
-RETRY_AFTER = 1.0
+#: After the database could not be reached, calls fail at once for this long; then one
+#: probes it. So service is back within about this long of the database.
+RETRY_AFTER = 0.5
 
 
 class Health:

@@ -10,7 +10,7 @@ The value is a :class:`SqlEngine`, an ``AsyncEngine`` whose failures are classif
 (``_errors.py``: ``<id>.unavailable`` 503, ``<id>.timeout`` 504, ``<id>.invalid_data``
 422) and bounded on the client side: opening a connection (``connect_timeout``),
 waiting for a pooled one (``pool_timeout``) and each operation (``command_timeout``).
-After the database could not be reached, calls fail at once for a second instead of
+After the database could not be reached, calls fail at once for half a second instead of
 each waiting out those bounds (:class:`Health`); one call at a time probes it.
 SQL parameters never appear in errors or logs (``hide_parameters``).
 """

@@ -131,18 +131,21 @@ def start(
     redis_url: str = "redis://127.0.0.1:6379/0",
     postgres: str = "127.0.0.1:5432",
     overlay: str = "",
+    root: Path = ROOT,
     **env: str,
 ) -> UsersApi:
     """users-api on ``backend`` (``sqlite`` or ``postgresql``), ready to serve.
 
     ``postgres`` and ``redis_url`` say where the app finds its services (a fault proxy);
-    ``overlay`` is YAML laid over the manifest last (tighter timeouts)."""
+    ``overlay`` is YAML laid over the manifest last (tighter timeouts); ``root`` is the
+    source tree to run (another checkout: bench/faults.py compares two)."""
     folder.mkdir(parents=True, exist_ok=True)
     run = uuid.uuid4().hex[:8]
     secret = book.secret(f"hostile-jwt-{run}-" + uuid.uuid4().hex)
     admin_password = book.secret(f"Adm1n-{run}-pw")
     port = free_port()
-    args = [sys.executable, "-m", "assembler", "run", str(APP)]
+    manifest = root / APP.relative_to(ROOT)
+    args = [sys.executable, "-m", "assembler", "run", str(manifest)]
     full = {
         **os.environ,
         "PORT": str(port),
@@ -152,19 +155,23 @@ def start(
         **env,
     }
     full.pop("ASSEMBLE_PLUGINS", None)
+    if root != ROOT:
+        full["PYTHONPATH"] = f"{root}{os.pathsep}{root / 'plugins'}"
     database = str(folder / "users-api.db")
     if backend == "postgresql":
         database = f"hostile_{run}"
         psql(f'CREATE DATABASE "{database}"')
         prefixes = folder / "prefixes.yaml"
+        known = manifest.read_text()
         prefixes.write_text(
             "middleware:\n"
             + "".join(
                 f"  {m}: {{config: {{prefix: 'hostile:{run}:{m}:'}}}}\n"
                 for m in ("user_cache", "post_limit", "login_per_client", "login_per_email")
+                if f"\n  {m}:" in known
             )
         )
-        args += ["--overlay", str(PROD), "--overlay", str(prefixes)]
+        args += ["--overlay", str(root / PROD.relative_to(ROOT)), "--overlay", str(prefixes)]
         url = f"postgresql+asyncpg://postgres@{postgres}/{database}"
         full.update(DATABASE_URL=url, REDIS_URL=redis_url)
     if overlay:
@@ -173,7 +180,7 @@ def start(
     log = folder / f"users-api-{backend}-{run}.log"
     book.logs.append(log)
     with log.open("wb") as sink:  # a file, not a pipe: a full pipe would block the server
-        proc = subprocess.Popen(args, env=full, stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args, env=full, stdout=sink, stderr=subprocess.STDOUT, cwd=root)
     app = UsersApi(
         backend, f"http://127.0.0.1:{port}", proc, log, secret, admin_password, database, book
     )
