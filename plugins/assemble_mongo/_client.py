@@ -64,20 +64,8 @@ class MongoClientError(RunnerError):
 
 
 def safe_uri(uri: str) -> str:
-    """``uri`` with its password replaced by ``***`` (everything between the user's ``:``
-    and the last ``@`` before the hosts: a password may hold an unescaped ``@``)."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep:
-        return uri
-    hosts_start = rest.find("/")
-    authority = rest if hosts_start < 0 else rest[:hosts_start]
-    tail = "" if hosts_start < 0 else rest[hosts_start:]
-    if "@" not in authority:
-        return uri
-    creds, _, hosts = authority.rpartition("@")
-    user = creds.split(":", 1)[0]
-    shown = f"{user}:***" if ":" in creds else user
-    return f"{scheme}{sep}{shown}@{hosts}{tail}"
+    """``uri`` with its password and credential parameters hidden (for messages and logs)."""
+    return assembler.mask_url(uri)
 
 
 def check(config: Any, report: assembler.ConfigReport) -> None:

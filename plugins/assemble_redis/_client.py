@@ -14,9 +14,8 @@ classified (``_bounded.py``).
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import assembler
 import runner
@@ -71,18 +70,8 @@ class RedisClientError(RunnerError):
 
 
 def safe_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for messages and logs)."""
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return "<unparsable redis url>"
-    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
-    if password:
-        user = parts.username or ""
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{user}:***@{host}")
-    return urlunsplit(parts._replace(query=query))
+    """``url`` with its password and credential parameters hidden (for messages and logs)."""
+    return assembler.mask_url(url)
 
 
 def check(config: Any, report: assembler.ConfigReport) -> None:

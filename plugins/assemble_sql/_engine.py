@@ -126,13 +126,8 @@ def check(config: Any, report: assembler.ConfigReport) -> None:
 
 
 def safe_url(url: str) -> str:
-    """``url`` with its password hidden (for messages and logs)."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable database url>"
+    """``url`` with its password and credential parameters hidden (for messages and logs)."""
+    return assembler.mask_url(url)
 
 
 class Timeouts:

@@ -231,15 +231,15 @@ async def test_an_unreachable_postgres_fails_startup_without_the_password(tmp_pa
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    url = f"postgresql+asyncpg://app:hunter2@127.0.0.1:{port}/db"
+    url = f"postgresql+asyncpg://app:hunter2@127.0.0.1:{port}/db?sslpassword=keypass9"
     with pytest.raises(runner.errors.ResourceInitError) as caught:
         async with runner.run(sql_app(tmp_path, pg_config(url, connect_timeout="2s"))):
             pass
     message = str(caught.value.__cause__)
-    assert f"sql.engine cannot connect to postgresql+asyncpg://app:***@127.0.0.1:{port}/db" in (
-        message
-    )
-    assert "hunter2" not in message and "start the database" in message
+    shown = f"postgresql+asyncpg://app:***@127.0.0.1:{port}/db?sslpassword=***"
+    assert f"sql.engine cannot connect to {shown}" in message
+    assert "hunter2" not in message and "keypass9" not in message
+    assert "start the database" in message
 
 
 async def test_a_lost_database_mid_call_is_unavailable(tmp_path: Path, postgres_url: str) -> None:
