@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .servers import UsersApi
+from .servers import LogBook, UsersApi, drop, start
 
 LEAKS = re.compile(
     r"Traceback|File \"|127\.0\.0\.1:\d|:5432|:6379|SELECT |INSERT |sqlalchemy|asyncpg|"
@@ -211,3 +212,26 @@ def test_arbitrary_json_into_every_route_never_breaks_the_server(
     url = users_api.base + path.replace("{id}", segment) + (f"?{params}" if params else "")
     answer = httpx.request(method, url, content=_dump(body).encode(), headers=headers, timeout=20)
     assert_sound(answer)
+
+
+def test_short_and_plain_word_secrets_never_garble_the_log(
+    tmp_path: Path, log_book: LogBook
+) -> None:
+    """Secrets that are ordinary words (a careless ADMIN_PASSWORD, a JWT_SECRET of one
+    repeated word) are masked where they are the value, never inside messages."""
+    app = start(
+        "sqlite",
+        tmp_path / "app",
+        log_book,
+        ADMIN_PASSWORD="required",
+        JWT_SECRET="passwordpasswordpasswordpassword",
+    )
+    try:
+        answer = httpx.post(f"{app.base}/users", json={"email": "w@example.com", "name": "W"})
+        assert answer.status_code == 422
+        assert app.login("admin@example.com", "required")  # the secret works as given
+    finally:
+        drop(app)
+    log = app.log.read_text()
+    assert "invalid input for 'register': password: is required" in log
+    assert "***" not in log.replace('"password": "***"', "")  # nothing else was masked
