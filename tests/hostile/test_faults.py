@@ -38,8 +38,15 @@ def services(_postgres_answers: str, _redis_answers: str) -> None:
     """PostgreSQL and Redis must run (skipped, or failed on CI, otherwise)."""
 
 
-def serve(tmp_path: Path, book: LogBook, **where: str) -> UsersApi:
-    return start("postgresql", tmp_path / "app", book, overlay=TIGHT, **where)
+def serve(
+    tmp_path: Path,
+    book: LogBook,
+    *,
+    postgres: str = "127.0.0.1:5432",
+    redis_url: str = "redis://127.0.0.1:6379/0",
+) -> UsersApi:
+    folder = tmp_path / "app"
+    return start("postgresql", folder, book, redis_url, postgres, overlay=TIGHT)
 
 
 def check(outcomes: list[Outcome], allowed: set[int]) -> Counter[int]:

@@ -61,7 +61,9 @@ async def _caller(store: Store) -> dict[str, Any]:
     """The user the token names, as stored now; a token of a deleted user, or whose `sub`
     is not one of our ids (signed with our secret, but not by us), is refused (401)."""
     subject = _principal().subject
-    digits = subject.isascii() and subject.isdecimal() and len(subject) <= 10  # not "١"
+    digits = (
+        subject.isascii() and subject.isdecimal() and len(subject) <= 10
+    )  # ASCII digits only, not other scripts
     user_id = int(subject) if digits else 0
     me = await store.user(user_id) if 1 <= user_id <= MAX_ID else None
     if me is None:
