@@ -42,5 +42,6 @@ __all__ = [
     "duration",
     "hookimpl",
     "load_plugins",
+    "mask_url",
     "require_asyncio",
 ]

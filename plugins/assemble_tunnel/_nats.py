@@ -44,11 +44,13 @@ from runner.errors import ShuttingDown, TaskTimeoutError, ValidationError
 from ._serializer import SerializerError, dump_bytes, loads
 from ._wire import (
     IDS,
+    INTERNAL,
     REQUEST_ID,
     TunnelError,
     TunnelUnavailable,
     dump_envelope,
     failure,
+    failures,
     from_tunnel,
     open_envelope,
     rebuild,
@@ -293,7 +295,7 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
                 async with rt.accepted(f"NATS call of {tid!r}"):
                     started = True
                     task_status.started()
-                    body = loads(msg.data) if msg.data else None
+                    body = loads(msg.data, cycles=False) if msg.data else None
                     if isinstance(body, dict) and "input" in body:
                         body = body["input"]
                     runner.check_boundary(body, what="input", owner=tid)
@@ -316,6 +318,10 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
                 if not started:  # refused (shutting down): the subscription goes on
                     task_status.started()
             data, _ = dump_envelope(reply, rid)
+            if len(data) > nc.max_payload:  # NATS would refuse it: the caller would wait
+                big = TunnelError(f"the answer is over NATS's max_payload ({nc.max_payload:,} B)")
+                failures.failed(f"tunnel: NATS call of {tid!r}", rid, big)
+                data = dump_bytes({"ok": False, "error": INTERNAL})
             if msg.reply:
                 try:
                     await msg.respond(data)
@@ -326,10 +332,13 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
         if (msg.headers or {}).get(ORIGIN) == origin:
             return  # our own publication: the local hooks already ran
         try:
-            payload = loads(msg.data) if msg.data else None
+            payload = loads(msg.data, cycles=False) if msg.data else None
             runner.check_boundary(payload, what="payload", owner=eid)
         except (SerializerError, ValidationError) as exc:
             log.warning("tunnel.nats: dropped an unreadable %r event: %s", eid, exc)
+            return
+        except Exception as exc:  # a reader's bug must not end the subscriptions
+            log.error("tunnel.nats: dropped a %r event it failed to read", eid, exc_info=exc)
             return
         token = from_tunnel.set(eid)
         try:
@@ -450,10 +459,16 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
                 continue
             for msg in batch:
                 try:
-                    payload = loads(msg.data) if msg.data else None
+                    payload = loads(msg.data, cycles=False) if msg.data else None
                     runner.check_boundary(payload, what="payload", owner=eid)
                 except (SerializerError, ValidationError) as exc:
                     log.error("tunnel.nats: dropped an unreadable durable %r: %s", eid, exc)
+                    await _settle(msg.term())
+                    continue
+                except Exception as exc:  # a reader's bug must not end the consumer
+                    log.error(
+                        "tunnel.nats: dropped a durable %r it failed to read", eid, exc_info=exc
+                    )
                     await _settle(msg.term())
                     continue
                 token = from_tunnel.set(eid)

@@ -159,9 +159,19 @@ def _reject_constant(name: str) -> NoReturn:
 
 def _js_int(text: str) -> int | float:
     """A JSON integer as JS's ``JSON.parse`` reads it: past 2**53 - 1 it is a double
-    (so it goes back as a number, not as a ``BigInt``)."""
-    value = int(text)
-    return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else float(value)
+    (so it goes back as a number, not as a ``BigInt``); past the largest double (309
+    digits) it is ±Infinity, which the boundary rule then refuses as not finite."""
+    infinity = -math.inf if text.startswith("-") else math.inf
+    try:
+        value = int(text)
+    except ValueError:  # more digits than int() reads (4300)
+        return infinity
+    if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        return infinity
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -491,11 +501,14 @@ def _check_flags(flags: str) -> None:
 # --------------------------------------------------------------------------- reading
 
 
-def loads(text: str | bytes, *, root: str = "value") -> Any:
+def loads(text: str | bytes, *, root: str = "value", cycles: bool = True) -> Any:
     """Tree-format (or graph-format) JSON text (UTF-8/16/32 when bytes) as a Python value.
 
     JSON integers past 2**53 - 1 read as ``float``, as JS reads them (an exact big
-    integer travels as a ``BigInt`` record)."""
+    integer travels as a ``BigInt`` record). ``cycles=False`` refuses a graph that
+    contains itself: what a stranger sends (a task's input, an event's payload) must be
+    a tree, or every later walk of it (the boundary check, a schema, the task) never
+    ends."""
     try:
         if not isinstance(text, str):
             text = text.decode(json.detect_encoding(text), "surrogatepass")
@@ -506,7 +519,7 @@ def loads(text: str | bytes, *, root: str = "value") -> Any:
         raise SerializerError(root, f"invalid JSON ({exc})") from None
     if _plain_text(text):
         return tree
-    return decode(tree, root=root)
+    return decode(tree, root=root, cycles=cycles)
 
 
 _TEXT_MARKERS = ("\\u", "__type", "__graph", "$runner", "__proto__", "constructor", "prototype")
@@ -524,8 +537,9 @@ def _plain_text(text: str) -> bool:
     return not any(marker in text for marker in _TEXT_MARKERS)
 
 
-def decode(tree: Any, *, root: str = "value") -> Any:
-    """A parsed JSON tree (what ``json.loads`` returned) as a Python value."""
+def decode(tree: Any, *, root: str = "value", cycles: bool = True) -> Any:
+    """A parsed JSON tree (what ``json.loads`` returned) as a Python value (``cycles``:
+    as for :func:`loads`)."""
     t = type(tree)
     if t is not dict and t is not list:
         return tree
@@ -535,7 +549,7 @@ def decode(tree: Any, *, root: str = "value") -> Any:
             if type(nodes) is list:
                 nodes = {str(i): node for i, node in enumerate(nodes)}
             if type(nodes) is dict:
-                return _Graph(nodes).value(tree["root"], 0)
+                return _Graph(nodes, cycles).value(tree["root"], 0)
         if _plain_in(tree, 0):
             return tree
         return _dec(tree, 0)
@@ -759,8 +773,9 @@ class _Pending:
 class _Graph:
     """Reads Runner's graph format (``Serializer.serialize``); paths follow the value."""
 
-    def __init__(self, nodes: dict[str, Any]) -> None:
+    def __init__(self, nodes: dict[str, Any], cycles: bool = True) -> None:
         self.nodes = nodes
+        self.cycles = cycles  # False: a reference to a node still being read is refused
         self.done: dict[str, Any] = {}
         self.sizes: dict[str, int] = {}  # values each finished node stands for
         self.expanded = 0  # values the payload stands for, shared references written out
@@ -838,6 +853,8 @@ class _Graph:
         if depth > MAX_DEPTH:
             raise _Fail(_TOO_DEEP)
         if ref in self.done:
+            if ref not in self.sizes and not self.cycles:  # no size yet: still being read
+                _fail_at(f"node {ref!r} contains itself (a cycle), which is refused here")
             self._grow(self.sizes.get(ref, 0))  # a cycle (no size yet) is not written out
             return self.done[ref]
         before = self.expanded

@@ -32,15 +32,19 @@ from assemble_http._server import (
     require_asyncio,
     serving,
 )
+from runner.errors import Unauthorized
 
 from ._serializer import SerializerError, loads
 from ._wire import (
     IDS,
+    MAX_KEY,
     REQUEST_ID,
     REQUEST_ID_HEADER,
     TOKEN_HEADER,
+    cut,
     dump_envelope,
     failure,
+    failures,
     from_tunnel,
     select,
 )
@@ -178,15 +182,19 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
         given = request.headers.get(REQUEST_ID_HEADER, "").strip()
         return given if REQUEST_ID.match(given) else str(uuid.uuid4())
 
-    def authenticate(request: Request) -> None:
+    def authenticate(request: Request, rid: str) -> None:
         if not tokens:
             raise _Refused(500, "AUTH_NOT_CONFIGURED", "Authentication not configured.")
-        given = _digest(request.headers.get(TOKEN_HEADER, ""))
+        sent = request.headers.getlist(TOKEN_HEADER)
+        # exactly one token: of two headers, a proxy and this server might read different ones
+        given = _digest(sent[0] if len(sent) == 1 else "")
         ok = False
         for token in tokens:  # every token is compared: the time says nothing
             ok |= hmac.compare_digest(given, token)
-        if not ok:
-            log.warning("tunnel: refused a call with a wrong token (%s)", request.url.path)
+        if not ok or len(sent) != 1:
+            # once, then a count per interval: a stranger guessing tokens fills no disk
+            refused = Unauthorized("refused a call with a wrong or missing x-runner-token")
+            failures.failed(f"tunnel.server on {exposed.url}", rid, refused)
             raise _Refused(401, "UNAUTHORIZED", "Unauthorized")
 
     async def read_json(request: Request) -> Any:
@@ -212,7 +220,7 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
         if not raw:
             return None
         try:
-            return loads(raw)
+            return loads(raw, cycles=False)  # a cycle: no check nor task could walk it
         except SerializerError:
             raise _Refused(400, "INVALID_JSON", "Invalid JSON body") from None
 
@@ -241,9 +249,10 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
             try:
                 if request.method != "POST":
                     raise _Refused(405, "METHOD_NOT_ALLOWED", "Method Not Allowed")
-                authenticate(request)
-                if id not in allowed:
-                    raise _Refused(403, "FORBIDDEN", f"{kind.title()} {id} not exposed")
+                authenticate(request, rid)
+                if id not in allowed:  # the id as sent, cut short: not a 16 KB echo
+                    shown = cut(id, MAX_KEY)
+                    raise _Refused(403, "FORBIDDEN", f"{kind.title()} {shown} not exposed")
                 async with rt.accepted(f"tunnel {doing} of {id!r}"):
                     body = await read_json(request)
                     with runner.current_request.provide(caller(request, rid)):
@@ -291,13 +300,13 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
         try:
             if request.method != "GET":
                 raise _Refused(405, "METHOD_NOT_ALLOWED", "Method Not Allowed")
-            authenticate(request)
+            authenticate(request, rid)
         except _Refused as no:
             return refused(no, rid)
         allow = {"enabled": True, "tasks": list(exposed.tasks), "events": list(exposed.events)}
         return respond(200, {"ok": True, "result": {"allowList": allow}}, rid)
 
-    async def not_found(request: Request) -> Response:
+    async def not_found(request: Request, exc: Exception | None = None) -> Response:
         return refused(_Refused(404, "NOT_FOUND", "Not Found"), request_id(request))
 
     every = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -308,7 +317,9 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
             Route(f"{base}/discovery", discovery, methods=every),
             Route(f"{base}/{{rest:path}}", not_found, methods=every),
             Route("/{rest:path}", not_found, methods=every),
-        ]
+        ],
+        # a path no route matches (one holding a newline): the envelope, not plain text
+        exception_handlers={404: not_found},
     )
 
 

@@ -24,6 +24,7 @@ from runner.errors import (
     CircuitOpen,
     FieldError,
     Forbidden,
+    HookError,
     RateLimited,
     RunnerError,
     TaskTimeoutError,
@@ -48,6 +49,16 @@ log = logging.getLogger("assemble.tunnel")
 #: The failures tunnels answer, logged once per kind and place, then counted.
 failures = assembler.FailureLog(log)
 _GLOB = re.compile(r"[*?\[]")
+#: Bounds on what an error envelope echoes (a 1 MB key or value a caller sent must not
+#: come back, nor overflow a NATS message): the message and the hint, each field's
+#: message, an id, and each field's path (its keys and indexes together), in
+#: characters; at most MAX_FIELDS fields.
+MAX_MESSAGE, MAX_FIELD_MESSAGE, MAX_KEY, MAX_FIELDS = 600, 200, 128, 20
+
+
+def cut(text: str, limit: int) -> str:
+    """``text``, or its first ``limit`` - 1 characters and an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def is_glob(pattern: str) -> bool:
@@ -106,12 +117,15 @@ def error_data(exc: BaseException) -> dict[str, Any]:
     data: dict[str, Any] = {}
     hint = getattr(exc, "hint", "")
     if isinstance(hint, str) and hint:
-        data["hint"] = hint
+        data["hint"] = cut(hint, MAX_MESSAGE)
     if isinstance(exc, ValidationError):
         data.update(
             what=exc.what,
             owner=exc.owner,
-            errors=[{"path": list(e.path), "message": e.message} for e in exc.errors],
+            errors=[
+                {"path": list(e.path), "message": e.message}
+                for e in map(_short, exc.errors[:MAX_FIELDS])
+            ],
         )
     for name in ("task", "retry_after", "after"):
         value = getattr(exc, name, None)
@@ -125,14 +139,23 @@ def typed(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
 
     Only RunnerError subclasses are typed: a third-party exception that happens to
     carry ``code`` and ``http_status`` (a payment library's, say) must not pass its
-    message to a caller."""
-    if not isinstance(exc, RunnerError):
+    message to a caller, not even as the cause of a failed hook (a failed hook is
+    answered as its cause). The message, the hint and the fields are cut short."""
+    cause: BaseException | None = exc
+    while isinstance(cause, HookError):
+        cause = cause.__cause__
+    if not isinstance(cause, RunnerError):
         return None
+    exc = cause
     status = exc.http_status
     if not isinstance(status, int) or isinstance(status, bool) or not 400 <= status <= 599:
         return None
     code = exc.code or type(exc).__name__
     message = exc.message
+    if isinstance(exc, ValidationError):  # told from its fields cut short
+        short = [_short(e) for e in exc.errors[:MAX_FIELDS]]
+        message = ValidationError(exc.what, exc.owner, short).message
+    message = cut(message, MAX_MESSAGE)
     return status, {
         "code": code,
         "message": message,
@@ -140,6 +163,20 @@ def typed(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
         "data": error_data(exc),
         "httpCode": status,
     }
+
+
+def _short(error: FieldError) -> FieldError:
+    """``error`` with its path (from its start: where it is) and its message cut short."""
+    path: list[str | int] = []
+    left = MAX_KEY
+    for part in error.path:
+        size = len(part if isinstance(part, str) else str(part)) + 1  # and a separator
+        if size > left:
+            path.append(cut(part, left) if isinstance(part, str) and left > 1 else "…")
+            break
+        path.append(part)
+        left -= size
+    return FieldError(tuple(path), cut(error.message, MAX_FIELD_MESSAGE))
 
 
 def _validation(data: dict[str, Any]) -> ValidationError:
