@@ -43,7 +43,9 @@ _ERROR_TEXT = {
     401: "Missing, invalid or expired bearer token",
     403: "The caller's roles do not allow this operation",
     413: "Request body too large",
-    422: "The input does not match the task's input schema",
+    415: "The body is not JSON (send Content-Type: application/json)",
+    422: "The input does not match the task's input schema, or holds what no store keeps "
+    "(a lone surrogate, a NUL, an integer past 64 bits)",
     429: "Rate limit exceeded; retry after the number of seconds in Retry-After",
     500: "Unexpected error (the message is generic; the log has the details)",
     503: "Temporarily unavailable",
@@ -192,7 +194,7 @@ def _responses(
         ok["content"] = {"application/json": {"schema": result if result is not None else {}}}
     statuses = {400, 422, 500}
     if has_body:
-        statuses.add(413)
+        statuses.update((413, 415))
     for use, config in uses:
         statuses.update(_MIDDLEWARE_STATUSES.get(use, ()))
         if use == "rate_limit" and isinstance(config, Mapping) and config.get("backend") == "redis":

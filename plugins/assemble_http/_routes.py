@@ -155,10 +155,41 @@ def _depth(value: Any) -> int:
 
 def parse_body(raw: bytes) -> dict[str, Any]:
     """The JSON object in ``raw`` (empty: ``{}``); :class:`BadRequest` (400) otherwise."""
+    return parse_json(raw)[0]
+
+
+def parse_json(raw: bytes) -> tuple[dict[str, Any], bool]:
+    """The JSON object in ``raw`` (empty: ``{}``), and whether it may hold what the
+    boundary rule refuses (so that only then is it walked: the hot path stays cheap).
+
+    Strict JSON holds a lone surrogate or a NUL only through a ``\\u`` escape (raw
+    control characters and invalid UTF-8 are refused here); NaN and infinities are
+    refused here too (400). What is left: a ``\\u`` in the bytes, or an integer of 19
+    or more characters (past 64 bits, perhaps), which the ``parse_int`` hook notes.
+    :class:`BadRequest` (400) if ``raw`` is not a JSON object.
+    """
     if not raw.strip():
-        return {}
+        return {}, False
+    long_int = False
+
+    def parse_int(text: str) -> int:
+        nonlocal long_int
+        if len(text) > 18:
+            long_int = True
+        return int(text)  # past 4300 digits: ValueError, a 400 below
+
+    value = _loads(raw, parse_int)
+    return value, long_int or b"\\u" in raw
+
+
+def _loads(raw: bytes, parse_int: Callable[[str], int]) -> dict[str, Any]:
     try:
-        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(
+            raw,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=parse_int,
+        )
     except RecursionError:
         value = None
         too_deep = True
@@ -184,6 +215,28 @@ def parse_body(raw: bytes) -> dict[str, Any]:
             400, "http.bad_json", f"the body must be a JSON object, not {_json_type(value)}"
         )
     return value
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """``application/json`` or a ``+json`` type (``application/merge-patch+json``), its
+    parameters (``; charset=utf-8``) aside. A missing header is not JSON: a browser
+    sends a body without one cross-site, no preflight asked."""
+    if content_type is None:
+        return False
+    media = content_type.partition(";")[0].strip().lower()
+    if media == "application/json":
+        return True
+    kind, slash, sub = media.partition("/")
+    return bool(kind) and slash == "/" and len(sub) > 5 and sub.endswith("+json")
+
+
+def unsupported_media_type() -> BadRequest:
+    """The 415 of a JSON route sent a body of another type."""
+    return BadRequest(
+        415,
+        "http.unsupported_media_type",
+        "the body must be JSON: send it with Content-Type: application/json",
+    )
 
 
 def _json_type(value: Any) -> str:

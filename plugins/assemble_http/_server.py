@@ -5,6 +5,7 @@ host:port); requests are answered once the whole app is up (``rt.wait_running()`
 On shutdown the server stops accepting at once (``rt.wait_stopping()``), lets the
 requests in flight finish within ``shutdown_grace``, then its disposal returns.
 uvicorn and Starlette run on asyncio only: on trio, init fails with a clear error.
+The connection layer (timeouts, the connection limit, the drain) is in ``_protocol``.
 """
 
 from __future__ import annotations
@@ -12,28 +13,39 @@ from __future__ import annotations
 import errno
 import functools
 import importlib
+import ipaddress
 import json
 import logging
 import math
 import os
 import re
 import socket
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import anyio
 
 import assembler
 import runner
-from runner.errors import RunnerError
+from runner.errors import HookError, RunnerError, ValidationError
 
-from ._routes import PARAM, BadRequest, merge, parse_body, property_types
+from ._protocol import DRAIN_LINGER, Edge, EdgeLimits, edge_server
+from ._routes import (
+    PARAM,
+    BadRequest,
+    is_json_media_type,
+    merge,
+    parse_json,
+    property_types,
+    unsupported_media_type,
+)
 
 if TYPE_CHECKING:
+    from starlette.requests import Request
     from starlette.responses import Response
 
 log = logging.getLogger("assemble.http")
@@ -44,6 +56,13 @@ DEFAULT_HEADERS = ["authorization", "content-type", "x-request-id"]
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 GENERIC_500 = "internal server error"
 _METHOD_RANK = {m: i for i, m in enumerate(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"))}
+
+#: Bounds on what an error body echoes (a 1 MB field name or value must not come back):
+#: the message, each field's name and each field's message, in characters.
+MAX_MESSAGE, MAX_FIELD_NAME, MAX_FIELD_MESSAGE = 600, 128, 200
+MAX_FIELDS = 20  # the runtime reports no more either (runner's MAX_FIELD_ERRORS)
+#: The integers the boundary rule admits (signed 64-bit): the fast check of URL values.
+_MIN_INT, _MAX_INT = -(2**63), 2**63 - 1
 
 _ORIGINS = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
 
@@ -113,6 +132,37 @@ SCHEMA: dict[str, Any] = {
             "description": "serve the OpenAPI 3.1 document at `/openapi.json` and a docs "
             "page at `/docs`",
         },
+        "header_timeout": {
+            **assembler.DURATION,
+            "default": "10s",
+            "description": "a connection must send a whole request head within this (from "
+            "connecting, or from the first byte of a later request); else 408 and closed",
+        },
+        "body_timeout": {
+            **assembler.DURATION,
+            "default": "30s",
+            "description": "a request body must have arrived this long after its head; "
+            "else 408 and closed",
+        },
+        "keep_alive_timeout": {
+            **assembler.DURATION,
+            "default": "5s",
+            "description": "an idle kept-alive connection is closed after this",
+        },
+        "max_connections": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 1000,
+            "description": "open connections at most; past it a new one is answered 503 "
+            "and closed at once",
+        },
+        "trusted_proxies": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "default": [],
+            "description": "addresses or networks (`10.0.0.0/8`) of proxies whose "
+            "`X-Forwarded-For` and `X-Forwarded-Proto` are believed; none by default",
+        },
     },
     "additionalProperties": False,
 }
@@ -146,7 +196,8 @@ def check(config: Any, report: assembler.ConfigReport) -> None:
             "http.server needs Starlette and uvicorn, which are not installed",
             hint='install assemble[http] (pip install "assemble[http]")',
         )
-    cors = (config or {}).get("cors")
+    config = config if isinstance(config, dict) else {}
+    cors = config.get("cors")
     if (
         isinstance(cors, dict)
         and cors.get("allow_credentials") is True
@@ -159,12 +210,47 @@ def check(config: Any, report: assembler.ConfigReport) -> None:
             hint="list the origins that may call (https://app.example.com), "
             "or set allow_credentials: false",
         )
+    _check_limits(config, report)
+
+
+def _check_limits(config: dict[str, Any], report: assembler.ConfigReport) -> None:
+    """Timeouts above zero; trusted proxies that are addresses or networks."""
+    for key in ("header_timeout", "body_timeout", "keep_alive_timeout"):
+        try:
+            zero = key in config and assembler.duration(config[key]) <= 0
+        except ValueError:  # the schema reports it
+            continue
+        if zero:
+            report(f"`{key}` must be more than 0", at=(key,), hint="e.g. 10s")
+    proxies = config.get("trusted_proxies")
+    for i, proxy in enumerate(proxies if isinstance(proxies, list) else ()):
+        try:
+            ipaddress.ip_network(str(proxy), strict=False)
+        except ValueError:
+            report(
+                f"{proxy!r} is not an IP address or network",
+                at=("trusted_proxies", i),
+                hint="write an address (10.0.0.7) or a network (10.0.0.0/8)",
+            )
+
+
+def edge_limits(config: Mapping[str, Any]) -> EdgeLimits:
+    """The connection limits a (checked) ``http.server`` config asks for."""
+    return EdgeLimits(
+        header_timeout=assembler.duration(config.get("header_timeout", "10s")),
+        body_timeout=assembler.duration(config.get("body_timeout", "30s")),
+        keep_alive_timeout=assembler.duration(config.get("keep_alive_timeout", "5s")),
+        max_connections=int(config.get("max_connections", 1000)),
+        trusted_proxies=tuple(str(p) for p in config.get("trusted_proxies", ())),
+    )
 
 
 # -- responses ---------------------------------------------------------------------
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=str, separators=(",", ":"))
+#: The server's failure log where a caller passes none (one per server otherwise).
+_FAILURES = assembler.FailureLog(log)
 
 
 def _json(value: Any) -> bytes:
@@ -191,48 +277,66 @@ def _request_id(scope: Any) -> str:
     return rid if isinstance(rid, str) else ""
 
 
-def failure(exc: Exception, request_id: str, what: str, task: str = "") -> Response:
+def _cut(text: str, limit: int) -> str:
+    """``text``, or its first ``limit`` - 1 characters and an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _answerable(exc: Exception, task: str) -> RunnerError | None:
+    """The error whose status and message the caller may see, or ``None`` (a 500).
+
+    Only RunnerError subclasses are typed: a third-party exception that happens to
+    carry ``code`` and ``http_status`` (a payment library's) must not reach the caller,
+    not even as the cause of a failed hook. A validation error is the caller's (422)
+    only when it is about the input the caller sent to this route's task."""
+    while isinstance(exc, HookError):  # answered as its cause (a 503, a 409 ...)
+        cause = exc.__cause__
+        if not isinstance(cause, Exception):
+            return None
+        exc = cause
+    status = getattr(exc, "http_status", None)
+    if not isinstance(exc, RunnerError) or not isinstance(status, int) or status == 500:
+        return None
+    if isinstance(exc, ValidationError) and (exc.what != "input" or exc.owner != task):
+        return None  # a bad result, a nested task's bad input: the server's fault
+    return exc
+
+
+def failure(
+    exc: Exception,
+    request_id: str,
+    what: str,
+    task: str = "",
+    failures: assembler.FailureLog | None = None,
+) -> Response:
     """The response for a task's exception: its status and message, or a generic 500.
 
-    A validation error is the caller's (422) only when it is about the input the caller
-    sent to this route's task: a result that fails its schema, or a nested task called
-    with a bad input, is the server's fault and gets the generic 500 (details logged).
-    """
-    status = getattr(exc, "http_status", None)
-    if isinstance(exc, runner.errors.ValidationError) and (
-        exc.what != "input" or exc.owner != task
-    ):
-        status = None
-    # Only RunnerError subclasses are typed: a third-party exception that happens to
-    # carry `code` and `http_status` (a payment library's) must not reach the caller.
-    if isinstance(exc, RunnerError) and isinstance(status, int) and status != 500:
-        code, message = exc.code, exc.message
-        headers: dict[str, str] = {}
-        retry = getattr(exc, "retry_after", None)
-        if status in (429, 503) and isinstance(retry, int | float) and math.isfinite(retry):
-            headers["Retry-After"] = str(max(0, math.ceil(retry)))
-        extra: dict[str, Any] = {}
-        if isinstance(exc, runner.errors.ValidationError):
-            extra["fields"] = [{"field": e.field, "message": e.message} for e in exc.errors]
-        if status >= 500:
-            log.warning(
-                "%s failed (request %s): %s: %s",
-                what,
-                request_id,
-                type(exc).__name__,
-                message,
-                extra={"request_id": request_id},
-            )
-        return error_response(status, code, message, request_id, headers, **extra)
-    log.error(
-        "%s failed (request %s) with an unexpected %s",
-        what,
-        request_id,
-        type(exc).__name__,
-        exc_info=exc,
-        extra={"request_id": request_id},
-    )
-    return error_response(500, "http.internal", GENERIC_500, request_id)
+    Answers of 500 and more go to ``failures`` (the server's :class:`FailureLog`): the
+    first of a kind in full (a classified error's ``detail``, an unexpected error's
+    traceback), then a count per interval. The body never has more than the error's
+    code and message (``detail`` stays in the log)."""
+    typed = _answerable(exc, task)
+    if typed is None:
+        (failures or _FAILURES).failed(what, request_id, exc)
+        return error_response(500, "http.internal", GENERIC_500, request_id)
+    status = int(typed.http_status or 500)
+    if status >= 500:  # logged as answered (a hook's cause: its code groups an outage)
+        (failures or _FAILURES).failed(what, request_id, typed)
+    headers: dict[str, str] = {}
+    retry = getattr(typed, "retry_after", None)
+    if status in (429, 503) and isinstance(retry, int | float) and math.isfinite(retry):
+        headers["Retry-After"] = str(max(0, math.ceil(retry)))
+    extra: dict[str, Any] = {}
+    if isinstance(typed, ValidationError):
+        extra["fields"] = [
+            {
+                "field": _cut(e.field, MAX_FIELD_NAME),
+                "message": _cut(e.message, MAX_FIELD_MESSAGE),
+            }
+            for e in typed.errors[:MAX_FIELDS]
+        ]
+    message = _cut(typed.message, MAX_MESSAGE)
+    return error_response(status, typed.code, message, request_id, headers, **extra)
 
 
 # -- the ASGI app ------------------------------------------------------------------
@@ -337,71 +441,119 @@ def past_grace(grace: float) -> tuple[str, str]:
     )
 
 
-def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
-    """The Starlette app: the routes of the store's ``http.route`` tasks, health, OpenAPI."""
-    from starlette.applications import Starlette
-    from starlette.exceptions import HTTPException
-    from starlette.middleware import Middleware
-    from starlette.middleware.cors import CORSMiddleware
-    from starlette.requests import ClientDisconnect, Request
-    from starlette.responses import HTMLResponse, Response
-    from starlette.routing import Match, Route
+# -- a request becomes an input ----------------------------------------------------
 
-    limit = int(config.get("max_body_bytes", MIB))
-    grace = assembler.duration(config.get("shutdown_grace", "15s"))
 
-    def endpoint(task: runner.Task, method: str, path: str, status: int) -> Any:
-        schema = getattr(task.input_schema, "schema", None)
-        what = f"{method} {path} (task {task.id!r})"
-        run = rt.run_task
-        types = functools.cache(partial(property_types, schema))  # per input key
+def _plain(value: Any) -> bool:
+    """True when ``value`` (from a URL) surely crosses the boundary: ASCII text without
+    NUL, a 64-bit integer, a finite number. Anything else is for the full check."""
+    kind = type(value)
+    if kind is str:
+        return bool(value.isascii()) and "\x00" not in value
+    if kind is int:
+        return bool(_MIN_INT <= value <= _MAX_INT)
+    if kind is float:
+        return math.isfinite(value)
+    return kind is bool or value is None
 
-        async def handle(request: Request) -> Response:
-            rid = _request_id(request.scope)
-            try:
-                # accepted now, so shutdown waits for it even while its body is read
-                async with rt.accepted(f"{method} {path}"):
-                    return await handle_accepted(request, rid)
-            except Exception as exc:  # ShuttingDown: it arrived after shutdown began
-                return failure(exc, rid, what, task.id)
-            except anyio.get_cancelled_exc_class():
-                if not rt.shutting_down:
-                    raise
-            # uvicorn cancelled it: it outlived shutdown_grace. The connection is still
-            # open: the caller gets an answer, the log names what was cut off.
-            cancelled_past_grace(what, rid, grace)
-            return error_response(503, *past_grace(grace), rid)
 
-        async def handle_accepted(request: Request, rid: str) -> Response:
-            try:
-                raw = await read_body(request, limit) if method != "GET" else b""
-                body = parse_body(raw)
-            except BadRequest as bad:
-                close = {"connection": "close"} if bad.close else None
-                return error_response(bad.status, bad.code, bad.message, rid, close)
-            except ClientDisconnect:  # gone mid-upload: nobody to answer, nothing to log
-                return Response(status_code=400)
-            query = request.query_params.multi_items() if request.scope["query_string"] else ()
-            data = merge(schema, request.path_params, query, body, types)
-            headers = dict(request.headers)  # ASGI header names are lower-case already
-            try:
-                with runner.current_request.provide(runner.Request(rid, headers, "http")):
-                    result = await run(task.id, data)
-                if status == 204:
-                    return Response(status_code=204)
-                return Response(_json(result), status, media_type="application/json")
-            except Exception as exc:
-                return failure(exc, rid, what, task.id)
+def check_input(data: dict[str, Any], url_keys: Iterable[str], walk_all: bool, owner: str) -> None:
+    """The boundary rule on the merged input: every value from the URL (percent-decoding
+    can give a NUL; an integer may not fit), and the body's only when ``walk_all`` (it
+    may hold a ``\\u`` escape or a long integer). :class:`ValidationError` (422)."""
+    if walk_all:
+        runner.check_boundary(data, what="input", owner=owner)
+        return
+    for key in url_keys:
+        if not (_plain(key) and _plain(data.get(key))):
+            url = {k: data[k] for k in url_keys if k in data}
+            runner.check_boundary(url, what="input", owner=owner)
+            return
 
-        return handle
 
-    routes: list[Any] = []
-    tagged = rt.store.tasks_with_tag("http.route")
-    for item in sorted(tagged, key=lambda t: _route_order(str(t.config.get("path", "/")))):
-        cfg = item.config or {}
-        method, path = str(cfg["method"]).upper(), str(cfg["path"])
-        handler = endpoint(item.definition, method, path, int(cfg.get("status", 200)))
-        routes.append(Route(path, handler, methods=[method]))
+async def request_input(
+    request: Request,
+    schema: Any,
+    limit: int,
+    types: Callable[[str], set[str]],
+    owner: str,
+) -> dict[str, Any]:
+    """The task's input: the body (JSON only, 415 otherwise), the query, the path,
+    merged and checked against the boundary rule (see :func:`check_input`)."""
+    raw = await read_body(request, limit) if request.method not in ("GET", "HEAD") else b""
+    if raw and not is_json_media_type(request.headers.get("content-type")):
+        raise unsupported_media_type()
+    body, suspicious = parse_json(raw)
+    query = request.query_params.multi_items() if request.scope["query_string"] else ()
+    data = merge(schema, request.path_params, query, body, types)
+    url_keys = [*request.path_params, *(k for k, _ in query)]
+    check_input(data, url_keys, suspicious, owner)
+    return data
+
+
+@dataclass(frozen=True)
+class _Serving:
+    """What every route of one server shares."""
+
+    rt: runner.Runtime
+    limit: int
+    grace: float
+    failures: assembler.FailureLog
+
+
+def _endpoint(on: _Serving, task: runner.Task, method: str, path: str, status: int) -> Any:
+    """The Starlette endpoint of ``task`` at ``method`` ``path``."""
+    from starlette.requests import ClientDisconnect
+    from starlette.responses import Response
+
+    rt, grace, failures = on.rt, on.grace, on.failures
+    schema = getattr(task.input_schema, "schema", None)
+    what = f"{method} {path} (task {task.id!r})"
+    run = rt.run_task
+    types = functools.cache(partial(property_types, schema))  # per input key
+
+    async def handle(request: Request) -> Response:
+        rid = _request_id(request.scope)
+        try:
+            # accepted now, so shutdown waits for it even while its body is read
+            async with rt.accepted(f"{method} {path}"):
+                return await handle_accepted(request, rid)
+        except Exception as exc:  # ShuttingDown, the boundary's 422, the task's error
+            return failure(exc, rid, what, task.id, failures)
+        except anyio.get_cancelled_exc_class():
+            if not rt.shutting_down:
+                raise
+        # uvicorn cancelled it: it outlived shutdown_grace. The connection is still
+        # open: the caller gets an answer, the log names what was cut off.
+        cancelled_past_grace(what, rid, grace)
+        return error_response(503, *past_grace(grace), rid)
+
+    async def handle_accepted(request: Request, rid: str) -> Response:
+        try:
+            data = await request_input(request, schema, on.limit, types, task.id)
+        except BadRequest as bad:
+            close = {"connection": "close"} if bad.close else None
+            return error_response(bad.status, bad.code, bad.message, rid, close)
+        except ClientDisconnect:  # gone mid-upload: nobody to answer, nothing to log
+            return Response(status_code=400)
+        peer = request.scope.get("client")
+        who = runner.Request(rid, dict(request.headers), "http", peer[0] if peer else "")
+        with runner.current_request.provide(who):
+            result = await run(task.id, data)
+        if status == 204:
+            return Response(status_code=204)
+        return Response(_json(result), status, media_type="application/json")
+
+    return handle
+
+
+# -- built-in routes, errors -------------------------------------------------------
+
+
+def _builtin_routes(rt: runner.Runtime, config: Mapping[str, Any]) -> list[Any]:
+    """``/healthz``, ``/readyz``, and (``openapi: true``) ``/openapi.json`` and ``/docs``."""
+    from starlette.responses import Response
+    from starlette.routing import Route
 
     async def healthz(request: Request) -> Response:
         return Response(_json({"status": "ok"}), media_type="application/json")
@@ -413,66 +565,111 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
 
     builtins = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz)]
     if config.get("openapi", True):
-        cached: list[bytes] = []
-        root = rt.store.root
-        title = str(root.meta.get("title") or root.id)
+        builtins += _openapi_routes(rt)
+    return builtins
 
-        def openapi_module() -> Any:
-            try:
-                return importlib.import_module(f"{__package__}._openapi")
-            except ImportError:
-                return None
 
-        async def openapi(request: Request) -> Response:
-            module = openapi_module()
-            if module is None:
-                return error_response(
-                    404, "http.not_found", "no such path", _request_id(request.scope)
-                )
-            if not cached:
-                doc = module.openapi_document(
-                    rt.store,
-                    title=title,
-                    version=str(root.meta.get("version") or "1.0.0"),
-                    description=root.meta.get("description"),
-                )
-                cached.append(_json(doc))
-            return Response(cached[0], media_type="application/json")
+def _openapi_routes(rt: runner.Runtime) -> list[Any]:
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Route
 
-        async def docs(request: Request) -> Response:
-            module = openapi_module()
-            if module is None:
-                return error_response(
-                    404, "http.not_found", "no such path", _request_id(request.scope)
-                )
-            return HTMLResponse(module.docs_page("/openapi.json", title))
+    cached: list[bytes] = []
+    root = rt.store.root
+    title = str(root.meta.get("title") or root.id)
 
-        builtins += [Route("/openapi.json", openapi), Route("/docs", docs)]
+    def openapi_module() -> Any:
+        try:
+            return importlib.import_module(f"{__package__}._openapi")
+        except ImportError:
+            return None
 
-    def allowed_methods(request: Request) -> list[str]:
-        """Every method some route serves at this path (Starlette's 405 names only the
-        first route that matched the path, though several may share it)."""
-        methods: set[str] = set()
-        for route in request.app.router.routes:
-            match, _ = route.matches({**request.scope, "method": "\x00"})
-            if match is not Match.NONE and isinstance(route, Route):
-                methods.update(route.methods or ())
-        return sorted(methods, key=lambda m: (_METHOD_RANK.get(m, len(_METHOD_RANK)), m))
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        rid = _request_id(request.scope)
-        if exc.status_code == 405:
-            return error_response(
-                405,
-                "http.method_not_allowed",
-                f"{request.method} is not allowed here",
-                rid,
-                {"Allow": ", ".join(allowed_methods(request))},
+    async def openapi(request: Request) -> Response:
+        module = openapi_module()
+        if module is None:
+            return error_response(404, "http.not_found", "no such path", _request_id(request.scope))
+        if not cached:
+            doc = module.openapi_document(
+                rt.store,
+                title=title,
+                version=str(root.meta.get("version") or "1.0.0"),
+                description=root.meta.get("description"),
             )
-        if exc.status_code == 404:
-            return error_response(404, "http.not_found", "no such path", rid)
-        return error_response(exc.status_code, "http.error", str(exc.detail), rid)
+            cached.append(_json(doc))
+        return Response(cached[0], media_type="application/json")
+
+    async def docs(request: Request) -> Response:
+        module = openapi_module()
+        if module is None:
+            return error_response(404, "http.not_found", "no such path", _request_id(request.scope))
+        return HTMLResponse(module.docs_page("/openapi.json", title))
+
+    return [Route("/openapi.json", openapi), Route("/docs", docs)]
+
+
+def _matching(request: Request, scope: dict[str, Any]) -> list[Any]:
+    """The routes that match ``scope``'s path (with any method)."""
+    from starlette.routing import Match, Route
+
+    return [
+        route
+        for route in request.app.router.routes
+        if isinstance(route, Route) and route.matches(scope)[0] is not Match.NONE
+    ]
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names only the
+    first route that matched the path, though several may share it)."""
+    methods: set[str] = set()
+    for route in _matching(request, {**request.scope, "method": "\x00"}):
+        methods.update(route.methods or ())
+    return sorted(methods, key=lambda m: (_METHOD_RANK.get(m, len(_METHOD_RANK)), m))
+
+
+def slash_redirect(request: Request) -> Response | None:
+    """A 307 to the path with its trailing slash added or removed, if a route serves it.
+
+    The ``Location`` is relative (the path and the query as sent): Starlette's own
+    redirect (switched off) writes an absolute URL built from the ``Host`` header, which
+    the caller chooses (``Location: http://evil.example.com/users``). No redirect to a
+    path a browser would read as another host (``//host``, ``/\\host``)."""
+    from starlette.responses import Response
+
+    path = request.scope["path"]
+    other = path.rstrip("/") if path.endswith("/") else path + "/"
+    if not other.startswith("/") or other.startswith(("//", "/\\")):
+        return None
+    if not _matching(request, {**request.scope, "path": other}):
+        return None
+    location = quote(other, safe="/:@!$&'()*+,;=-._~")
+    query = request.scope.get("query_string") or b""
+    if query:
+        location += "?" + query.decode("latin-1")
+    return Response(status_code=307, headers={"location": location})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (404, 405, ...) in the JSON envelope."""
+    from starlette.exceptions import HTTPException
+
+    assert isinstance(exc, HTTPException)
+    rid = _request_id(request.scope)
+    if exc.status_code == 405:
+        return error_response(
+            405,
+            "http.method_not_allowed",
+            f"{request.method} is not allowed here",
+            rid,
+            {"Allow": ", ".join(allowed_methods(request))},
+        )
+    if exc.status_code == 404:
+        return slash_redirect(request) or error_response(404, "http.not_found", "no such path", rid)
+    return error_response(exc.status_code, "http.error", str(exc.detail), rid)
+
+
+def _middleware(config: Mapping[str, Any]) -> list[Any]:
+    from starlette.middleware import Middleware
+    from starlette.middleware.cors import CORSMiddleware
 
     middleware = [Middleware(RequestIds)]
     cors = config.get("cors")
@@ -487,11 +684,42 @@ def build_app(rt: runner.Runtime, config: dict[str, Any]) -> Any:
                 expose_headers=["x-request-id"],
             )
         )
-    return Starlette(
-        routes=[*builtins, *routes],
-        middleware=middleware,
+    return middleware
+
+
+def build_app(
+    rt: runner.Runtime,
+    config: dict[str, Any],
+    *,
+    failures: assembler.FailureLog | None = None,
+) -> Any:
+    """The Starlette app: the routes of the store's ``http.route`` tasks, health, OpenAPI.
+
+    Answers of 500 and more are logged through ``failures`` (one per server)."""
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.routing import Route
+
+    on = _Serving(
+        rt,
+        limit=int(config.get("max_body_bytes", MIB)),
+        grace=assembler.duration(config.get("shutdown_grace", "15s")),
+        failures=failures or assembler.FailureLog(log),
+    )
+    routes: list[Any] = []
+    tagged = rt.store.tasks_with_tag("http.route")
+    for item in sorted(tagged, key=lambda t: _route_order(str(t.config.get("path", "/")))):
+        cfg = item.config or {}
+        method, path = str(cfg["method"]).upper(), str(cfg["path"])
+        handler = _endpoint(on, item.definition, method, path, int(cfg.get("status", 200)))
+        routes.append(Route(path, handler, methods=[method]))
+    app = Starlette(
+        routes=[*_builtin_routes(rt, config), *routes],
+        middleware=_middleware(config),
         exception_handlers={HTTPException: http_error},
     )
+    app.router.redirect_slashes = False  # ours is relative: slash_redirect()
+    return app
 
 
 # -- the resource ------------------------------------------------------------------
@@ -526,56 +754,6 @@ def bind(host: str, port: int, what: str = "http.server") -> socket.socket:
     return sock
 
 
-def _json_400_protocol() -> Any:
-    """uvicorn's HTTP/1.1 protocol, answering a request it cannot parse (a malformed
-    header, a bad Content-Length) with the JSON error envelope instead of plain text."""
-    from uvicorn.importer import import_from_string
-
-    base = import_from_string("uvicorn.protocols.http.auto:AutoHTTPProtocol")
-    if not callable(getattr(base, "send_400_response", None)):  # pragma: no cover
-        return "auto"
-
-    class Json400(base):  # type: ignore[misc, valid-type]
-        def send_400_response(self, msg: str) -> None:
-            rid = uuid.uuid4().hex
-            message = "the request is not valid HTTP/1.1"
-            body = _json(
-                {"error": {"code": "http.bad_request", "message": message, "request_id": rid}}
-            )
-            head = (
-                "HTTP/1.1 400 Bad Request\r\n"
-                "content-type: application/json\r\n"
-                f"content-length: {len(body)}\r\n"
-                f"x-request-id: {rid}\r\n"
-                "connection: close\r\n\r\n"
-            )
-            self.transport.write(head.encode("ascii") + body)
-            self.transport.close()
-
-    return Json400
-
-
-def _uvicorn_server(app: Any, grace: float) -> Any:
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        @contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield  # the app's runner handles SIGINT/SIGTERM and tells us to stop
-
-    config = uvicorn.Config(
-        app,
-        http=_json_400_protocol(),
-        lifespan="off",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=max(1, math.ceil(grace)),
-    )
-    return Server(config)
-
-
 def require_asyncio(what: str) -> None:
     """:class:`HttpServerError` unless running on asyncio (uvicorn's only backend)."""
     assembler.require_asyncio(HttpServerError, what, "uvicorn and Starlette run on asyncio only")
@@ -583,17 +761,44 @@ def require_asyncio(what: str) -> None:
 
 @asynccontextmanager
 async def serving(
-    rt: runner.Runtime, app: Any, sock: socket.socket, grace: float, what: str
+    rt: runner.Runtime,
+    app: Any,
+    sock: socket.socket,
+    grace: float,
+    what: str,
+    *,
+    limits: EdgeLimits | None = None,
+    failures: assembler.FailureLog | None = None,
 ) -> AsyncIterator[None]:
     """Serve ``app`` on ``sock`` in the background once ``rt`` runs; stop accepting when
     it stops; on exit, let requests in flight finish within ``grace``.
 
+    ``limits`` bound each connection (defaults: :class:`EdgeLimits`); what the
+    connection layer answers itself, it logs through ``failures`` (flushed on exit).
     The body of the ``async with`` is the resource's life (``yield`` its value there)."""
+    limits = limits or EdgeLimits()
+    failures = failures or assembler.FailureLog(log)
+    # an idle connection lingers at shutdown; never most of the grace
+    limits = replace(limits, linger=min(limits.linger, DRAIN_LINGER, grace / 2))
+    edge = Edge(app, limits, what, failures)
     try:
-        server = _uvicorn_server(app, grace)
+        server = edge_server(edge, grace)
     except BaseException:
         sock.close()
         raise
+    try:
+        async with _in_background(rt, server, edge, sock, what):
+            yield
+    finally:
+        failures.flush()
+
+
+@asynccontextmanager
+async def _in_background(
+    rt: runner.Runtime, server: Any, edge: Edge, sock: socket.socket, what: str
+) -> AsyncIterator[None]:
+    """Run ``server`` on ``sock`` from when ``rt`` runs; drain it from when ``rt`` stops
+    (or the body exits)."""
     started = False
 
     async def run_server() -> None:
@@ -613,9 +818,13 @@ async def serving(
         finally:
             sock.close()
 
+    def stop() -> None:
+        edge.draining = True  # from now on every response says Connection: close
+        server.should_exit = True  # stop accepting now; requests in flight finish
+
     async def stop_when_stopping() -> None:
         await rt.wait_stopping()
-        server.should_exit = True  # stop accepting now; requests in flight finish
+        stop()
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(run_server)
@@ -623,7 +832,7 @@ async def serving(
         try:
             yield
         finally:
-            server.should_exit = True
+            stop()
             if not started:  # startup failed or was cancelled: never served
                 tg.cancel_scope.cancel()
 
@@ -637,13 +846,16 @@ async def serve(config: dict[str, Any] | None) -> AsyncIterator[HttpServer]:
     grace = assembler.duration(config.get("shutdown_grace", "15s"))
     rt.extend_drain(grace)  # the runtime waits for the requests as long as uvicorn does
     sock = bind(host, port)
+    failures = assembler.FailureLog(log)
     try:
-        app = build_app(rt, config)
+        app = build_app(rt, config, failures=failures)
     except BaseException:
         sock.close()
         raise
     value = HttpServer(host, sock.getsockname()[1])
-    async with serving(rt, app, sock, grace, f"http.server on {value.url}"):
+    what = f"http.server on {value.url}"
+    limits = edge_limits(config)
+    async with serving(rt, app, sock, grace, what, limits=limits, failures=failures):
         yield value
 
 

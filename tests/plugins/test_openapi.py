@@ -216,10 +216,12 @@ def test_post_with_body_status_and_configured_middleware_use() -> None:
         },
     }
     assert op["security"] == [{"bearerAuth": []}]
-    # 413: a body over the limit; 503: the redis backend of that rate_limit use is down
+    # 413: a body over the limit; 415: a body that is not JSON; 503: the redis backend
+    # of that rate_limit use is down
     assert list(op["responses"]) == [
-        "201", "400", "401", "413", "422", "429", "500", "503", "default"
+        "201", "400", "401", "413", "415", "422", "429", "500", "503", "default"
     ]  # fmt: skip
+    assert op["responses"]["415"]["content"]["application/json"]["schema"] == ERROR_REF
     assert op["responses"]["201"]["content"]["application/json"]["schema"] == USER
 
 
