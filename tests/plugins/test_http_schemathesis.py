@@ -88,7 +88,11 @@ def users_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def users_schema(users_app: str) -> Any:
-    return schemathesis.openapi.from_url(f"{users_app}/openapi.json", timeout=10)
+    schema = schemathesis.openapi.from_url(f"{users_app}/openapi.json", timeout=10)
+    # NUL is refused by the boundary rule (422 before any task), which the document does
+    # not spell out per string: not "positive data" (tests/hostile sends it on purpose)
+    schema.config.generation.update(allow_x00=False)
+    return schema
 
 
 def test_the_generated_document_lists_every_route(users_app: str) -> None:
