@@ -7,6 +7,9 @@ lacks. Written here by hand:
   for each request on a kept-alive connection. uvicorn has none: a slowloris client
   trickling header bytes keeps its connection (and a file descriptor) forever;
 - a **body timeout**: the body must have arrived ``body_timeout`` after the head (408);
+- a **write timeout**: a client that does not read its answers (pipelined requests, a
+  large answer) is dropped when no byte of the answer leaves for ``write_timeout``;
+  uvicorn waits on it forever, and its close waits for the unsent bytes;
 - a **connection limit**: past ``max_connections`` open connections a new one is
   answered 503 at once and closed, so a flood cannot exhaust the file descriptors;
 - a **drain without resets**: on shutdown the connections already waiting in the listen
@@ -15,7 +18,9 @@ lacks. Written here by hand:
   answered (503 ``runner.shutting_down`` from the runtime) instead of reset, and every
   response from then on says ``Connection: close``;
 - JSON envelopes for what the connection layer answers itself (400 for a request that
-  is not HTTP/1.1, 408, 503), logged through the server's :class:`assembler.FailureLog`
+  is not HTTP/1.1, 408, 503), followed by a FIN and a short drain of what the client
+  still sends (a plain close with unread bytes sends a reset, and the answer is lost),
+  logged through the server's :class:`assembler.FailureLog`
   (one line per kind per interval: strangers can repeat these at will).
 
 The protocol is uvicorn's h11 one by name, never ``auto`` (httptools when installed):
@@ -41,6 +46,10 @@ CLOSE = (b"connection", b"close")
 #: at most half the shutdown grace): a request already sent on it is answered 503 with
 #: ``Connection: close`` instead of meeting a closed socket.
 DRAIN_LINGER = 1.0
+#: How long a connection answered by the connection layer (408, 400, the 503 past
+#: max_connections) is read and drained after its answer before it is dropped: long
+#: enough for a client to read the answer, short enough that it holds no slot.
+ANSWER_LINGER = 2.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ class EdgeLimits:
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     keep_alive_timeout: float = 5.0
+    write_timeout: float = 30.0
     max_connections: int = 1000
     trusted_proxies: tuple[str, ...] = ()
     linger: float = DRAIN_LINGER
@@ -146,6 +156,20 @@ def _quiet_logger() -> logging.Logger:
     # uvicorn reads `logger.level` itself to skip its trace lines: give it a real one
     quiet.setLevel(logging.getLogger("uvicorn.error").getEffectiveLevel())
     return quiet
+
+
+class SlowReader(RunnerError):
+    """A client took no byte of its answer for ``write_timeout``: dropped (nobody reads
+    an answer)."""
+
+    code = "http.slow_reader"
+    http_status = 408
+
+
+def late_reader(seconds: float) -> SlowReader:
+    return SlowReader(
+        f"the client took no byte of its answer for {seconds:g}s (write_timeout): dropped"
+    )
 
 
 def late(part: str, seconds: float, key: str) -> RequestTimeout:

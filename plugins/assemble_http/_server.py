@@ -149,6 +149,12 @@ SCHEMA: dict[str, Any] = {
             "default": "5s",
             "description": "an idle kept-alive connection is closed after this",
         },
+        "write_timeout": {
+            **assembler.DURATION,
+            "default": "30s",
+            "description": "a client must take some of its answer within this, or the "
+            "connection is dropped (a client that sends requests and never reads them)",
+        },
         "max_connections": {
             "type": "integer",
             "minimum": 1,
@@ -215,7 +221,7 @@ def check(config: Any, report: assembler.ConfigReport) -> None:
 
 def _check_limits(config: dict[str, Any], report: assembler.ConfigReport) -> None:
     """Timeouts above zero; trusted proxies that are addresses or networks."""
-    for key in ("header_timeout", "body_timeout", "keep_alive_timeout"):
+    for key in ("header_timeout", "body_timeout", "keep_alive_timeout", "write_timeout"):
         try:
             zero = key in config and assembler.duration(config[key]) <= 0
         except ValueError:  # the schema reports it
@@ -240,6 +246,7 @@ def edge_limits(config: Mapping[str, Any]) -> EdgeLimits:
         header_timeout=assembler.duration(config.get("header_timeout", "10s")),
         body_timeout=assembler.duration(config.get("body_timeout", "30s")),
         keep_alive_timeout=assembler.duration(config.get("keep_alive_timeout", "5s")),
+        write_timeout=assembler.duration(config.get("write_timeout", "30s")),
         max_connections=int(config.get("max_connections", 1000)),
         trusted_proxies=tuple(str(p) for p in config.get("trusted_proxies", ())),
     )

@@ -11,6 +11,7 @@ subprocess. uvicorn and Starlette are asyncio-only, so the tests run on asyncio.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -534,6 +535,75 @@ async def test_past_the_connection_limit_a_new_connection_is_refused_at_once(
                     except httpx.TransportError:
                         pass
                     await anyio.sleep(0.05)
+
+
+def _refused_later(port: int) -> bytes:
+    """A connection past the limit, its answer read 50 ms after the request was sent
+    (from another thread: the server's loop has long written it by then)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        time.sleep(0.05)
+        out = b""
+        while chunk := s.recv(65536):  # a reset raises ConnectionResetError
+            out += chunk
+        return out
+
+
+@pytest.mark.anyio
+async def test_a_refused_connection_reads_its_503_not_a_reset(tmp_path: Path) -> None:
+    """Closing a socket with unread bytes sends a reset, and the client loses the answer:
+    the refusal is followed by a FIN and the rest of the request is drained."""
+    async with serving(tmp_path, max_connections=2) as (port, _):
+        held = [await anyio.connect_tcp("127.0.0.1", port) for _ in range(2)]
+        try:
+            await anyio.sleep(0.2)
+            for _ in range(10):
+                raw = await anyio.to_thread.run_sync(_refused_later, port)
+                status, headers, body = parse(raw)
+                assert (status, headers["connection"]) == (503, "close")
+                assert json.loads(body)["error"]["code"] == "http.too_many_connections"
+        finally:
+            for stream in held:
+                await stream.aclose()
+
+
+def _never_reads(port: int) -> socket.socket:
+    """A connection that pipelines requests and never reads an answer (a small receive
+    buffer, so the server's writes stall soon)."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.settimeout(3)
+    with contextlib.suppress(OSError):  # the server stopped reading: enough is queued
+        s.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n" * 40_000)
+    return s
+
+
+@pytest.mark.anyio
+async def test_clients_that_never_read_are_dropped_within_the_write_timeout(
+    tmp_path: Path,
+) -> None:
+    """uvicorn waits on a stalled write without a deadline: clients that never read
+    their answers held every slot of max_connections forever (measured: 30 s and
+    counting). Now no byte leaving for write_timeout drops them."""
+    config = {"max_connections": 3, "write_timeout": "1s", "keep_alive_timeout": "1s"}
+    async with serving(tmp_path, **config) as (port, _):
+        held = [await anyio.to_thread.run_sync(_never_reads, port) for _ in range(3)]
+        try:
+            start = time.monotonic()
+            async with client(port) as http:
+                with anyio.fail_after(10):
+                    while True:
+                        try:
+                            if (await http.get("/healthz")).status_code == 200:
+                                break
+                        except httpx.TransportError:
+                            pass
+                        await anyio.sleep(0.1)
+            assert time.monotonic() - start < 10
+        finally:
+            for s in held:
+                s.close()
 
 
 # -- bounded answers, request ids, broken bodies -------------------------------------------
