@@ -45,9 +45,11 @@ from ._serializer import SerializerError, dump_bytes, loads
 from ._wire import (
     IDS,
     INTERNAL,
+    MAX_MESSAGE,
     REQUEST_ID,
     TunnelError,
     TunnelUnavailable,
+    cut,
     dump_envelope,
     failure,
     failures,
@@ -172,6 +174,30 @@ def credentials(server: str) -> tuple[str, str | None, str | None]:
         return server, None, None
     user, colon, password = creds.partition(":")
     return f"{scheme}{sep}{hosts}", unquote(user), unquote(password) if colon else None
+
+
+class DroppedEvent(TunnelError):
+    """An event received from NATS that no hook may see (its ``detail`` is logged once
+    per kind: a publisher flooding bad payloads fills no disk)."""
+
+    code = "tunnel.dropped_event"
+
+    def __init__(self, message: str, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+def _dropped(exc: Exception) -> DroppedEvent:
+    if isinstance(exc, SerializerError):
+        why = "dropped: its payload is not Runner's serializer format"
+    else:
+        why = "dropped: its payload breaks the boundary rule (no hook ran)"
+    return DroppedEvent(why, cut(str(exc), MAX_MESSAGE))
+
+
+def _rid(msg: Any) -> str:
+    given = (msg.headers or {}).get(REQUEST_ID_HEADER, "")
+    return given if REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
 def safe_url(url: str) -> str:
@@ -335,7 +361,7 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
             payload = loads(msg.data, cycles=False) if msg.data else None
             runner.check_boundary(payload, what="payload", owner=eid)
         except (SerializerError, ValidationError) as exc:
-            log.warning("tunnel.nats: dropped an unreadable %r event: %s", eid, exc)
+            failures.failed(f"tunnel.nats: event {eid!r}", _rid(msg), _dropped(exc))
             return
         except Exception as exc:  # a reader's bug must not end the subscriptions
             log.error("tunnel.nats: dropped a %r event it failed to read", eid, exc_info=exc)
@@ -462,7 +488,8 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
                     payload = loads(msg.data, cycles=False) if msg.data else None
                     runner.check_boundary(payload, what="payload", owner=eid)
                 except (SerializerError, ValidationError) as exc:
-                    log.error("tunnel.nats: dropped an unreadable durable %r: %s", eid, exc)
+                    # terminated, never delivered again; logged once per kind, then counted
+                    failures.failed(f"tunnel.nats: durable event {eid!r}", _rid(msg), _dropped(exc))
                     await _settle(msg.term())
                     continue
                 except Exception as exc:  # a reader's bug must not end the consumer
