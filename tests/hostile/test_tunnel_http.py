@@ -316,7 +316,7 @@ def _self(kind: str, value: Any) -> dict[str, Any]:
     return {"kind": kind, "value": value}
 
 
-NOT_THE_PROTOCOL = [
+NOT_THE_PROTOCOL: list[tuple[str | bytes, str]] = [
     ('{"input": NaN}', "NaN as JSON.parse refuses it"),
     ('{"input": [Infinity, -Infinity]}', "Infinity"),
     ('{"input": "a\x00b"}', "a raw control character in a string"),
