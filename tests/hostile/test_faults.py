@@ -69,6 +69,12 @@ def settings_url(app: UsersApi) -> tuple[str, dict[str, str]]:
     return f"{app.base}/users/{made.json()['id']}/settings", app.login(email, password)
 
 
+def answered_during(load: Load, start: float, end: float) -> Counter[int]:
+    """The statuses of the requests sent from ``start`` and answered before ``end`` (the
+    fault's end): a probe sent just before the fault ends may rightly succeed."""
+    return Counter(o.status for o in load.between(start, end) if o.started + o.seconds < end)
+
+
 def outage_lines(app: UsersApi, code: str) -> list[str]:
     """The edge's lines about ``code`` (the first with its detail, then counts), after
     checking that no per-call line about it carries a traceback."""
@@ -99,7 +105,7 @@ def test_a_database_refusing_connections(db_app: UsersApi) -> None:
         ended = time.monotonic()
         time.sleep(2)
     statuses = check(load.outcomes, {200, 503})
-    during = Counter(o.status for o in load.between(fault + 0.5, ended))
+    during = answered_during(load, fault + 0.5, ended)
     assert during[503] > 50 and during[200] == 0, during  # fast 503s, not a few slow ones
     back = load.first_success_after(ended)
     assert back is not None and back <= RECOVERY, back
@@ -132,9 +138,7 @@ def stalled(app: UsersApi, proxy: FaultProxy) -> None:
         ended = time.monotonic()
         time.sleep(2)
     check(load.outcomes, {200, 503})
-    # answered while the stall lasted (a probe sent just before the resume may succeed)
-    answered = [o for o in load.between(fault + BOUND, ended) if o.started + o.seconds < ended]
-    during = Counter(o.status for o in answered)
+    during = answered_during(load, fault + BOUND, ended)
     assert during[503] > 20 and during[200] == 0, during
     back = load.first_success_after(ended)
     assert back is not None and back <= RECOVERY, back
