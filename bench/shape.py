@@ -42,9 +42,7 @@ class Shape:
             "length_p90": p90,
             "length_max": ordered[-1] if ordered else 0,
             "nested_share": round(self.nested / self.functions, 3) if self.functions else 0,
-            "any_per_1000_lines": round(1000 * self.any_names / self.lines, 1)
-            if self.lines
-            else 0,
+            "any_per_1000_lines": round(1000 * self.any_names / self.lines, 1) if self.lines else 0,
             "longest": [f"{n} lines: {name}" for n, name in sorted(self.longest)[::-1][:5]],
         }
 
