@@ -13,12 +13,15 @@ from ._failures import FailureLog as FailureLog
 from ._manifest import Manifest as Manifest
 from ._plugins import Component as Component
 from ._plugins import ConfigReport as ConfigReport
+from ._plugins import MissingLibrary as MissingLibrary
 from ._plugins import PluginInfo as PluginInfo
 from ._plugins import Plugins as Plugins
 from ._plugins import Report as Report
 from ._plugins import hookimpl as hookimpl
 from ._plugins import load_plugins as load_plugins
+from ._plugins import missing_library as missing_library
 from ._plugins import require_asyncio as require_asyncio
+from ._plugins import require_library as require_library
 from ._schema import composed_schema as composed_schema
 from ._urls import mask_url as mask_url
 from ._validate import Checked as Checked
@@ -33,6 +36,7 @@ __all__ = [
     "FailureLog",
     "Manifest",
     "Mark",
+    "MissingLibrary",
     "PluginInfo",
     "Plugins",
     "Report",
@@ -43,5 +47,7 @@ __all__ = [
     "hookimpl",
     "load_plugins",
     "mask_url",
+    "missing_library",
     "require_asyncio",
+    "require_library",
 ]

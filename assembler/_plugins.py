@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib
 import importlib.metadata as md
+import inspect
 import os
-from collections.abc import Callable, Mapping, Sequence
+import types
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -72,6 +76,22 @@ class ConfigReport:
     def __call__(self, message: str, *, at: Sequence[Any] = (), hint: str = "") -> None:
         self._sink(message, tuple(at), hint)
 
+    def require_library(
+        self,
+        what: str,
+        modules: str | Sequence[str],
+        *,
+        extra: str,
+        library: str = "",
+        at: Sequence[Any] = (),
+    ) -> bool:
+        """Report that ``what`` needs a library that is not installed (see
+        :func:`missing_library`); ``True`` when it is installed."""
+        missing = missing_library(what, modules, extra=extra, library=library)
+        if missing is not None:
+            self(missing.message, at=at, hint=missing.hint)
+        return missing is None
+
 
 @dataclass(frozen=True)
 class PluginInfo:
@@ -95,6 +115,10 @@ class Report:
     ) -> None:
         self._sink(self._plugin, code or f"{self._plugin}/check", tuple(at), message, hint)
 
+    def bound(self, plugin: str) -> Report:
+        """The same report, its diagnostics naming ``plugin``."""
+        return Report(plugin, self._sink)
+
 
 @dataclass
 class Plugins:
@@ -107,25 +131,57 @@ class Plugins:
     problems: list[Diagnostic] = field(default_factory=list)
     packages: set[str] = field(default_factory=set)
 
-    def call(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call ``hook`` on each plugin in turn; a plugin that raises becomes a problem."""
-        results = []
-        for impl in getattr(self.manager.hook, hook).get_hookimpls():
-            try:
-                results.append((impl.plugin_name, impl.function(**kwargs)))
-            except Exception as exc:
-                self.problems.append(
-                    Diagnostic(
-                        "ASM604",
-                        f"plugin {impl.plugin_name!r} failed in {hook}: "
-                        f"{type(exc).__name__}: {exc}",
-                        hint="this is a bug in the plugin; run with --debug for its traceback",
-                        plugin=impl.plugin_name,
-                    )
+    _results: list[tuple[str, Any]] | None = field(default=None, repr=False)
+    _on_failure: Callable[[str, str, Exception], None] | None = field(default=None, repr=False)
+
+    def call(
+        self,
+        hook: str,
+        *,
+        on_failure: Callable[[str, str, Exception], None] | None = None,
+        **kwargs: Any,
+    ) -> list[tuple[str, Any]]:
+        """Call ``hook`` through pluggy, in its order: ``wrapper=True`` (and old-style
+        ``hookwrapper``) implementations around the others, ``tryfirst`` ones first,
+        then the rest from the last registered to the first, ``trylast`` ones last.
+
+        Each implementation runs guarded (see :func:`_guarded_plugin`): one that raises
+        is reported as its own problem (ASM604, or ``on_failure(plugin, hook, exc)``)
+        and the others still run. Returns ``(plugin, result)`` for each result that is
+        not ``None``, in call order; a wrapper may replace the results (pluggy's
+        ``wrapper=True`` semantics), and a result it adds is attributed to no plugin
+        (``""``)."""
+        self._results, self._on_failure = [], on_failure
+        try:
+            outcome = getattr(self.manager.hook, hook)(**kwargs)
+            recorded = self._results
+        finally:
+            self._results, self._on_failure = None, None
+        if [r for _, r in recorded] == outcome and all(
+            a is b for (_, a), b in zip(recorded, outcome, strict=True)
+        ):
+            return recorded
+        names = {id(result): plugin for plugin, result in recorded}
+        return [(names.get(id(result), ""), result) for result in outcome or ()]
+
+    def _record(self, plugin: str, result: Any) -> None:
+        if self._results is not None and result is not None:
+            self._results.append((plugin, result))
+
+    def _failed(self, plugin: str, hook: str, exc: Exception) -> None:
+        if self._on_failure is not None:
+            self._on_failure(plugin, hook, exc)
+        else:
+            self.problems.append(
+                Diagnostic(
+                    "ASM604",
+                    f"plugin {plugin!r} failed in {hook}: {type(exc).__name__}: {exc}",
+                    hint="this is a bug in the plugin; run with --debug for its traceback",
+                    plugin=plugin,
                 )
-                if debugging():
-                    raise
-        return results
+            )
+        if debugging():
+            raise exc
 
 
 def debugging() -> bool:
@@ -186,16 +242,107 @@ def _name_of(obj: Any) -> str:
 
 
 def _register(plugins: Plugins, obj: Any, name: str, dist: str, version: str) -> None:
-    plugins.manager.register(obj, name=name)
+    plugins.manager.register(_guarded_plugin(plugins, obj, name), name=name)
     plugins.infos.append(PluginInfo(name, dist, version))
     module = getattr(obj, "__name__", "") or type(obj).__module__
     if module:
         plugins.packages.add(module.split(".")[0])
 
 
+def _guarded_plugin(plugins: Plugins, obj: Any, name: str) -> object:
+    """What is registered with pluggy for the plugin ``obj``: its hook implementations
+    (same names, markers and signatures), each guarded so that an exception it raises is
+    reported against ``name`` and the hook call goes on (pluggy would stop at the first
+    one, and every later plugin would go unheard). A ``report`` argument is bound to
+    ``name``, so what each plugin reports names it."""
+    proxy = types.SimpleNamespace(__name__=getattr(obj, "__name__", name))
+    for attr in dir(obj):
+        function = getattr(obj, attr, None)
+        opts = getattr(function, f"{ENTRY_POINT_GROUP}_impl", None)
+        if not callable(function) or not isinstance(opts, dict):
+            continue
+        argnames = _argnames(function)
+        if opts.get("wrapper") or opts.get("hookwrapper"):
+            guarded = _guarded_wrapper(plugins, name, attr, function, argnames)
+        else:
+            guarded = _guarded_impl(plugins, name, attr, function, argnames)
+        setattr(proxy, attr, guarded)
+    return proxy
+
+
+def _argnames(function: Callable[..., Any]) -> list[str]:
+    """The arguments pluggy passes to ``function``: those without a default, in order."""
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [
+        p.name
+        for p in inspect.signature(function).parameters.values()
+        if p.kind in kinds and p.default is inspect.Parameter.empty
+    ]
+
+
+def _arguments(name: str, argnames: Sequence[str], args: Sequence[Any]) -> dict[str, Any]:
+    kwargs = dict(zip(argnames, args, strict=True))
+    report = kwargs.get("report")
+    if isinstance(report, Report):
+        kwargs["report"] = report.bound(name)
+    return kwargs
+
+
+def _guarded_impl(
+    plugins: Plugins, name: str, hook: str, function: Callable[..., Any], argnames: Sequence[str]
+) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def guarded(*args: Any) -> Any:
+        try:
+            result = function(**_arguments(name, argnames, args))
+        except Exception as exc:
+            plugins._failed(name, hook, exc)
+            return None
+        plugins._record(name, result)
+        return result
+
+    return guarded
+
+
+def _guarded_wrapper(
+    plugins: Plugins, name: str, hook: str, function: Callable[..., Any], argnames: Sequence[str]
+) -> Callable[..., Any]:
+    """A wrapper (``wrapper=True`` or ``hookwrapper=True``) whose own failure, before or
+    after its ``yield``, is reported and leaves the result as the others made it."""
+
+    @functools.wraps(function)
+    def guarded(*args: Any) -> Generator[Any, Any, Any]:
+        teardown = function(**_arguments(name, argnames, args))
+        try:
+            next(teardown)
+        except StopIteration:
+            plugins._failed(name, hook, RuntimeError("the hook wrapper did not yield"))
+            return (yield)
+        except Exception as exc:
+            plugins._failed(name, hook, exc)
+            return (yield)
+        result = yield
+        try:
+            teardown.send(result)
+        except StopIteration as stop:
+            return stop.value
+        except Exception as exc:
+            plugins._failed(name, hook, exc)
+            return result
+        teardown.close()
+        plugins._failed(name, hook, RuntimeError("the hook wrapper yielded twice"))
+        return result
+
+    return guarded
+
+
 def _collect(plugins: Plugins) -> None:
     offered: dict[str, list[str]] = {}
-    for plugin, items in plugins.call("assemble_components"):
+    # component types are attributed in registration order (the first registered owns a
+    # clash's name), whatever order the hooks ran in
+    rank = {info.name: n for n, info in enumerate(plugins.infos)}
+    answers = sorted(plugins.call("assemble_components"), key=lambda a: rank.get(a[0], len(rank)))
+    for plugin, items in answers:
         for item in items or ():
             if isinstance(item, Component):
                 if item.kind not in KINDS:
@@ -261,3 +408,49 @@ def require_asyncio(error: type[runner.errors.RunnerError], what: str, because: 
             f"{what} needs the asyncio backend: {because}",
             hint="run the app on asyncio (the default: drop --backend trio)",
         ) from None
+
+
+class MissingLibrary(runner.errors.RunnerError):
+    """A component's library is not installed (see :func:`require_library`)."""
+
+    code = "assemble.missing_library"
+
+
+def missing_library(
+    what: str, modules: str | Sequence[str], *, extra: str, library: str = ""
+) -> MissingLibrary | None:
+    """The error to give if one of ``modules`` cannot be imported, else ``None``.
+
+    ``what`` names the component (``"redis.client"``), ``library`` the library as users
+    know it (default: the modules' names), ``extra`` the assemble extra that installs
+    it: ``redis.client needs the `redis` library, which is not installed``, hint
+    ``install assemble[redis] (pip install "assemble[redis]")``."""
+    names = [modules] if isinstance(modules, str) else list(modules)
+    for module in names:
+        parts = module.split(".")
+        try:  # each package on the way, as an import statement does
+            for end in range(1, len(parts) + 1):
+                importlib.import_module(".".join(parts[:end]))
+        except ImportError:
+            shown = library or " and ".join(f"`{n}`" for n in names)
+            return MissingLibrary(
+                f"{what} needs {shown}, which is not installed",
+                hint=f'install assemble[{extra}] (pip install "assemble[{extra}]")',
+            )
+    return None
+
+
+def require_library(
+    what: str,
+    modules: str | Sequence[str],
+    *,
+    extra: str,
+    library: str = "",
+    error: type[runner.errors.RunnerError] = MissingLibrary,
+) -> None:
+    """Raise ``error`` (the component's own class, with its code; by default
+    :class:`MissingLibrary`) if one of ``modules`` is not installed: the first lines of
+    a component's init. The message and hint are :func:`missing_library`'s."""
+    missing = missing_library(what, modules, extra=extra, library=library)
+    if missing is not None:
+        raise error(missing.message, hint=missing.hint) from None

@@ -838,19 +838,19 @@ class _Validator:
         def sink(plugin: str, code: str, at: tuple[Any, ...], message: str, hint: str) -> None:
             self.report(code, at, message, hint, plugin=plugin)
 
-        for impl in self.plugins.manager.hook.assemble_validate.get_hookimpls():
-            report = Report(impl.plugin_name, sink)
-            try:
-                impl.function(manifest=self.m, report=report)
-            except Exception as exc:
-                self.report(
-                    "ASM604",
-                    (),
-                    f"plugin {impl.plugin_name!r} failed in "
-                    f"assemble_validate: {type(exc).__name__}: {exc}",
-                    "this is a bug in the plugin; run with --debug for its traceback",
-                    plugin=impl.plugin_name,
-                )
+        def failed(plugin: str, hook: str, exc: Exception) -> None:
+            self.report(
+                "ASM604",
+                (),
+                f"plugin {plugin!r} failed in {hook}: {type(exc).__name__}: {exc}",
+                "this is a bug in the plugin; run with --debug for its traceback",
+                plugin=plugin,
+            )
+
+        # pluggy's order (wrappers, tryfirst, trylast); each plugin's report names it
+        self.plugins.call(
+            "assemble_validate", on_failure=failed, manifest=self.m, report=Report("", sink)
+        )
 
 
 _INLINE = re.compile(r"^(.+)\.middleware\[(\d+)\]$")  # compile's ids for inline middleware

@@ -120,15 +120,13 @@ class TokenRejected(Exception):
 
 def problems(config: Any) -> list[Problem]:
     """What is wrong with a config that passed the schema (relations between keys, keys)."""
-    try:
-        import jwt
-    except ImportError:
-        return [
-            Problem(
-                "auth.jwt needs PyJWT with its crypto extra, which is not installed",
-                hint="pip install 'assemble[jwt]' (or 'PyJWT[crypto]>=2.13')",
-            )
-        ]
+    missing = assembler.missing_library(
+        "auth.jwt", "jwt", extra="jwt", library="PyJWT with its crypto extra"
+    )
+    if missing is not None:
+        return [Problem(missing.message, hint=missing.hint)]
+    import jwt
+
     algorithms: list[str] = list(config.get("algorithms") or [])
     if not algorithms:
         return [Problem("`algorithms` is required and must not be empty", ("algorithms",))]

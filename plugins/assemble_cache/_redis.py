@@ -93,13 +93,9 @@ class CacheUnavailable(RunnerError):
 
 def _check(config: Any, report: assembler.ConfigReport) -> None:
     config = config or {}
-    try:
-        import redis.asyncio  # noqa: F401
-    except ImportError:
-        report(
-            "cache.redis needs the `redis` library, which is not installed",
-            hint='install assemble[redis] (pip install "assemble[redis]")',
-        )
+    report.require_library(
+        "cache.redis", "redis.asyncio", extra="redis", library="the `redis` library"
+    )
     if "ttl" in config and assembler.duration(config["ttl"]) < 0.001:
         report("ttl must be at least 1ms", at=("ttl",), hint="write e.g. ttl: 60s")
     if "timeout" in config and assembler.duration(config["timeout"]) < 0.001:

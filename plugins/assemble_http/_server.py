@@ -194,14 +194,9 @@ class HttpServer:
 
 
 def check(config: Any, report: assembler.ConfigReport) -> None:
-    try:
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
-        report(
-            "http.server needs Starlette and uvicorn, which are not installed",
-            hint='install assemble[http] (pip install "assemble[http]")',
-        )
+    report.require_library(
+        "http.server", ["starlette", "uvicorn"], extra="http", library="Starlette and uvicorn"
+    )
     config = config if isinstance(config, dict) else {}
     cors = config.get("cors")
     if (

@@ -69,13 +69,7 @@ def safe_uri(uri: str) -> str:
 
 
 def check(config: Any, report: assembler.ConfigReport) -> None:
-    try:
-        import pymongo  # noqa: F401
-    except ImportError:
-        report(
-            "mongo.client needs pymongo, which is not installed",
-            hint='install assemble[mongo] (pip install "assemble[mongo]")',
-        )
+    report.require_library("mongo.client", "pymongo", extra="mongo", library="pymongo")
 
 
 async def make_client(config: Any) -> Any:
@@ -84,15 +78,13 @@ async def make_client(config: Any) -> Any:
     assembler.require_asyncio(
         MongoClientError, "mongo.client", "pymongo's asyncio client runs on asyncio only"
     )
-    try:
-        import pymongo
-        from pymongo import AsyncMongoClient
-        from pymongo.errors import ConfigurationError, PyMongoError
-    except ImportError:
-        raise MongoClientError(
-            "mongo.client needs pymongo, which is not installed",
-            hint='install assemble[mongo] (pip install "assemble[mongo]")',
-        ) from None
+    assembler.require_library(
+        "mongo.client", "pymongo", extra="mongo", library="pymongo", error=MongoClientError
+    )
+    import pymongo
+    from pymongo import AsyncMongoClient
+    from pymongo.errors import ConfigurationError, PyMongoError
+
     connect_ms = round(assembler.duration(config.get("connect_timeout", "5s")) * 1000)
     timeout_ms = round(assembler.duration(config.get("timeout", "10s")) * 1000)
     try:

@@ -75,13 +75,9 @@ def safe_url(url: str) -> str:
 
 
 def check(config: Any, report: assembler.ConfigReport) -> None:
-    try:
-        import redis.asyncio  # noqa: F401
-    except ImportError:
-        report(
-            "redis.client needs the `redis` library, which is not installed",
-            hint='install assemble[redis] (pip install "assemble[redis]")',
-        )
+    report.require_library(
+        "redis.client", "redis.asyncio", extra="redis", library="the `redis` library"
+    )
     url = (config or {}).get("url", DEFAULT_URL)
     try:
         scheme = urlsplit(url).scheme
@@ -103,18 +99,20 @@ def require_asyncio(what: str) -> None:
 async def make_client(config: Any) -> Any:
     """Init: connect, PING (bounded), and hand out the client."""
     require_asyncio("redis.client")
-    try:
-        from redis.asyncio import BlockingConnectionPool
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-        from redis.exceptions import ConnectionError as RedisConnectionError
+    assembler.require_library(
+        "redis.client",
+        "redis.asyncio",
+        extra="redis",
+        library="the `redis` library",
+        error=RedisClientError,
+    )
+    from redis.asyncio import BlockingConnectionPool
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
 
-        from ._bounded import RedisClient
-    except ImportError:
-        raise RedisClientError(
-            "redis.client needs the `redis` library, which is not installed",
-            hint='install assemble[redis] (pip install "assemble[redis]")',
-        ) from None
+    from ._bounded import RedisClient
+
     config = dict(config or {})
     url = config.get("url", DEFAULT_URL)
     timeout = assembler.duration(config.get("timeout", "2s"))

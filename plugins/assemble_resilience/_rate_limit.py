@@ -168,14 +168,13 @@ def _check(config: Any, report: assembler.ConfigReport) -> None:
     if "window" in config and assembler.duration(config["window"]) < 0.001:
         report("window must be at least 1ms", at=("window",), hint="write e.g. window: 60s")
     if config.get("backend", "memory") == "redis":
-        try:
-            import redis.asyncio  # noqa: F401
-        except ImportError:
-            report(
-                "rate_limit with backend: redis needs the `redis` library, which is not installed",
-                at=("backend",),
-                hint='install assemble[redis] (pip install "assemble[redis]")',
-            )
+        report.require_library(
+            "rate_limit with backend: redis",
+            "redis.asyncio",
+            extra="redis",
+            library="the `redis` library",
+            at=("backend",),
+        )
         return
     for key in ("redis", "prefix"):
         if key in config:

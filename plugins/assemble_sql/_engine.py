@@ -115,13 +115,7 @@ def check(config: Any, report: assembler.ConfigReport) -> None:
             hint=f"write {backend}+{DRIVERS[backend]}://...",
         )
     for module in ("sqlalchemy", DRIVERS[backend]):
-        try:
-            __import__(module)
-        except ImportError:
-            report(
-                f"sql.engine needs `{module}`, which is not installed",
-                hint='install assemble[sql] (pip install "assemble[sql]")',
-            )
+        if not report.require_library("sql.engine", module, extra="sql"):
             break
 
 
@@ -185,14 +179,12 @@ async def make_engine(config: Any) -> Any:
     assembler.require_asyncio(
         SqlEngineError, "sql.engine", "SQLAlchemy's asyncio extension runs on asyncio only"
     )
-    try:
-        from sqlalchemy import event, text
-        from sqlalchemy.engine import make_url
-    except ImportError:
-        raise SqlEngineError(
-            "sql.engine needs SQLAlchemy, which is not installed",
-            hint='install assemble[sql] (pip install "assemble[sql]")',
-        ) from None
+    assembler.require_library(
+        "sql.engine", "sqlalchemy", extra="sql", library="SQLAlchemy", error=SqlEngineError
+    )
+    from sqlalchemy import event, text
+    from sqlalchemy.engine import make_url
+
     shown = safe_url(url_text)
     timeouts = Timeouts(config)
     resource = getattr(runner.current_resource.try_use(), "id", "sql.engine")

@@ -34,37 +34,20 @@ __all__ = [
 
 
 def _check_server(config: Any, report: assembler.ConfigReport) -> None:
-    try:
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
-        report(
-            "tunnel.server needs Starlette and uvicorn, which are not installed",
-            hint='install assemble[http] (pip install "assemble[http]")',
-        )
+    report.require_library(
+        "tunnel.server", ["starlette", "uvicorn"], extra="http", library="Starlette and uvicorn"
+    )
 
 
 def _check_client(config: Any, report: assembler.ConfigReport) -> None:
-    try:
-        import httpx  # noqa: F401
-    except ImportError:
-        report(
-            "tunnel.client needs httpx, which is not installed",
-            hint='install assemble[http] (pip install "assemble[http]")',
-        )
+    report.require_library("tunnel.client", "httpx", extra="http", library="httpx")
 
 
 def _check_nats(config: Any, report: assembler.ConfigReport) -> None:
     for key in ("connect_timeout", "timeout"):
         if isinstance(config, dict) and key in config and assembler.duration(config[key]) < 0.001:
             report(f"{key} must be at least 1ms", at=(key,), hint=f"e.g. `{key}: 5s`")
-    try:
-        import nats  # noqa: F401
-    except ImportError:
-        report(
-            "tunnel.nats needs nats-py, which is not installed",
-            hint='install assemble[nats] (pip install "assemble[nats]")',
-        )
+    report.require_library("tunnel.nats", "nats", extra="nats", library="nats-py")
 
 
 @assembler.hookimpl

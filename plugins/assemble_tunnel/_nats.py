@@ -217,15 +217,13 @@ def safe_url(url: str) -> str:
 async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
     config = dict(config or {})
     assembler.require_asyncio(NatsTunnelError, "tunnel.nats", "nats-py runs on asyncio only")
-    try:
-        from nats.aio.client import Client
-        from nats.errors import AuthorizationError, NoRespondersError
-        from nats.errors import TimeoutError as NatsTimeout
-    except ImportError:
-        raise NatsTunnelError(
-            "tunnel.nats needs nats-py, which is not installed",
-            hint='install assemble[nats] (pip install "assemble[nats]")',
-        ) from None
+    assembler.require_library(
+        "tunnel.nats", "nats", extra="nats", library="nats-py", error=NatsTunnelError
+    )
+    from nats.aio.client import Client
+    from nats.errors import AuthorizationError, NoRespondersError
+    from nats.errors import TimeoutError as NatsTimeout
+
     rt = runner.current_runtime.use()
     url = str(config.get("url", "nats://127.0.0.1:4222"))
     prefix = str(config.get("subject_prefix", "assemble"))
