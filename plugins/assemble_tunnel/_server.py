@@ -23,7 +23,7 @@ import anyio
 
 import assembler
 import runner
-from assemble_http._server import (
+from assemble_http.serving import (
     DRAIN_MIN_BYTES,
     bind,
     cancelled_past_grace,
