@@ -5,6 +5,10 @@ and :func:`compile_app`. See docs/plugins.md and docs/manifest.md.
 """
 
 from ._compile import compile_app as compile_app
+from ._config import Duration as Duration
+from ._config import config_schema as config_schema
+from ._config import from_config as from_config
+from ._config import option as option
 from ._diagnostics import Diagnostic as Diagnostic
 from ._diagnostics import Mark as Mark
 from ._durations import DURATION as DURATION
@@ -33,6 +37,7 @@ __all__ = [
     "Component",
     "ConfigReport",
     "Diagnostic",
+    "Duration",
     "FailureLog",
     "Manifest",
     "Mark",
@@ -43,11 +48,14 @@ __all__ = [
     "check",
     "compile_app",
     "composed_schema",
+    "config_schema",
     "duration",
+    "from_config",
     "hookimpl",
     "load_plugins",
     "mask_url",
     "missing_library",
+    "option",
     "require_asyncio",
     "require_library",
 ]

@@ -7,6 +7,7 @@ from typing import Any
 
 import runner
 
+from ._config import from_config
 from ._manifest import SECTIONS, Manifest
 from ._plugins import Component, Plugins
 
@@ -58,7 +59,13 @@ class _Compiler:
         return self.imports[path]
 
     def resolved(self, comp: Component, config: Any) -> Any:
-        """``config`` with the import paths under ``comp.imports`` replaced by their objects."""
+        """``config`` with the import paths under ``comp.imports`` replaced by their
+        objects; the typed object of ``comp.config`` when the component declares one."""
+        if comp.config is not None:
+            return from_config(comp.config, self._imported(comp, config))
+        return self._imported(comp, config)
+
+    def _imported(self, comp: Component, config: Any) -> Any:
         if not comp.imports or not isinstance(config, dict):
             return config
         out = dict(config)

@@ -16,6 +16,7 @@ import pluggy
 import runner
 
 from . import hookspecs
+from ._config import config_schema
 from ._diagnostics import Diagnostic
 
 ENTRY_POINT_GROUP = "assemble"
@@ -60,6 +61,14 @@ class Component:
     description: str = ""
     imports: Sequence[str] | Mapping[str, Callable[[Any], str | None]] = ()
     check: Callable[[Any, ConfigReport], None] | None = None
+    config: type | None = None
+    """The config's class (see :mod:`assembler._config`): ``config_schema`` comes from it,
+    and ``init``/``run``/``factory`` receive its typed object instead of the mapping."""
+
+    def __post_init__(self) -> None:
+        if self.config is not None and self.config_schema is None:
+            object.__setattr__(self, "config_schema", config_schema(self.config))
+
     plugin: str = ""
 
     def dependencies_for(self, config: Any) -> Mapping[str, Any]:

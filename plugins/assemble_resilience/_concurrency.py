@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -11,22 +12,16 @@ from anyio.lowlevel import RunVar
 import assembler
 import runner
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "limit": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "how many runs may be in progress at once",
-        },
-    },
-    "required": ["limit"],
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class ConcurrencyConfig:
+    """``concurrency``'s config."""
+
+    limit: int = assembler.option(doc="how many runs may be in progress at once", minimum=1)
 
 
-def make_concurrency(config: Any) -> Callable[..., Awaitable[Any]]:
-    limit = int(config["limit"])
+def make_concurrency(config: ConcurrencyConfig) -> Callable[..., Awaitable[Any]]:
+    limit = config.limit
     # One semaphore per event loop run: an app compiled once may run under asyncio in
     # one test and trio in the next, and a semaphore belongs to the loop that made it.
     slots: RunVar[anyio.Semaphore] = RunVar(f"assemble.concurrency.{id(config)}")
@@ -48,7 +43,7 @@ def components() -> list[assembler.Component]:
         assembler.Component(
             name="concurrency",
             kind="middleware",
-            config_schema=SCHEMA,
+            config=ConcurrencyConfig,
             factory=make_concurrency,
             description="at most `limit` runs of the task at once; others wait",
         )

@@ -5,23 +5,21 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import assembler
 import runner
 from runner.errors import TaskTimeoutError
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "after": {
-            **assembler.DURATION,
-            "description": "the deadline of one call (e.g. 500ms, 5s); it must be above 0",
-        },
-    },
-    "required": ["after"],
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class TimeoutConfig:
+    """``timeout``'s config."""
+
+    after: assembler.Duration = assembler.option(
+        doc="the deadline of one call (e.g. 500ms, 5s); it must be above 0"
+    )
 
 
 def _check(config: Any, report: assembler.ConfigReport) -> None:
@@ -83,8 +81,8 @@ class _Deadlines:
                 return
 
 
-def make_timeout(config: Any) -> Callable[..., Awaitable[Any]]:
-    after = assembler.duration(config["after"])
+def make_timeout(config: TimeoutConfig) -> Callable[..., Awaitable[Any]]:
+    after = config.after
     loops: list[_Deadlines] = []  # the asyncio loop this use last ran on (usually one)
 
     async def timeout(call: runner.TaskCall, config: Any) -> Any:
@@ -140,7 +138,7 @@ def components() -> list[assembler.Component]:
         assembler.Component(
             name="timeout",
             kind="middleware",
-            config_schema=SCHEMA,
+            config=TimeoutConfig,
             factory=make_timeout,
             check=_check,
             description="cancels a task past its deadline; TaskTimeoutError (504)",
