@@ -44,10 +44,19 @@ _SCALARS: dict[Any, dict[str, Any]] = {
 }
 
 
-def option(default: Any = dataclasses.MISSING, *, doc: str, **schema: Any) -> Any:
-    """A config key: its ``default`` as a manifest would write it (none: required), its
-    description, and JSON Schema keywords its type does not say (``minimum=1``)."""
-    metadata = {"doc": doc, "schema": schema}
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    doc: str,
+    schema: Mapping[str, Any] | None = None,
+    **keywords: Any,
+) -> Any:
+    """A config key: its ``default`` as a manifest would write it (none: required; ``None``:
+    optional, absent from the object as ``None``, no default shown), its description, and
+    JSON Schema keywords its type does not say (``minimum=1``). ``schema`` replaces what
+    the type would give (a key whose typed value is not what the manifest writes, such
+    as import paths that arrive as the objects they name)."""
+    metadata = {"doc": doc, "schema": keywords, "replace": schema}
     if default is dataclasses.MISSING:
         return dataclasses.field(metadata=metadata)
     if isinstance(default, list | dict):
@@ -70,13 +79,16 @@ def config_schema(cls: type) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required: list[str] = []
     for f in dataclasses.fields(cls):
-        prop = {**_type_schema(hints[f.name]), **f.metadata.get("schema", {})}
+        replaced = f.metadata.get("replace")
+        default = _default(f)
+        kind = hints[f.name] if default is not None else _not_none(hints[f.name])
+        base = dict(replaced) if replaced is not None else _type_schema(kind)
+        prop = {**base, **f.metadata.get("schema", {})}
         if f.metadata.get("doc"):
             prop["description"] = f.metadata["doc"]
-        default = _default(f)
         if default is dataclasses.MISSING:
             required.append(f.name)
-        else:
+        elif default is not None:
             prop["default"] = default
         properties[f.name] = prop
     schema: dict[str, Any] = {"type": "object", "properties": properties}
@@ -84,6 +96,15 @@ def config_schema(cls: type) -> dict[str, Any]:
         schema["required"] = required
     schema["additionalProperties"] = False
     return schema
+
+
+def _not_none(tp: Any) -> Any:
+    """``T`` of ``T | None`` (an optional key: absent, not null)."""
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        kinds = [a for a in get_args(tp) if a is not type(None)]
+        if len(kinds) == 1:
+            return kinds[0]
+    return tp
 
 
 def _type_schema(tp: Any) -> dict[str, Any]:
@@ -132,6 +153,8 @@ def _typed(tp: Any, value: Any) -> Any:
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return from_config(tp, value)
     origin, args = get_origin(tp), get_args(tp)
+    if origin is type:  # a class an import path named: arrives resolved
+        return value
     if origin is list:
         return [_typed(args[0], v) for v in value]
     if origin is dict:

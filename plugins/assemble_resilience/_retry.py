@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import anyio
 
@@ -22,41 +23,28 @@ attempt = runner.AsyncContext(
     "retry.attempt", meta={"description": "the attempt number (1-based) inside a retry"}
 )
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "attempts": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": 100,
-            "default": 3,
-            "description": "how many times the task runs at most (1 = no retry)",
-        },
-        "backoff": {
-            "enum": ["exponential", "linear", "constant"],
-            "default": "exponential",
-            "description": "how the delay grows: delay * 2^(n-1), delay * n, or delay",
-        },
-        "delay": {**assembler.DURATION, "default": "100ms", "description": "the base delay"},
-        "max_delay": {
-            **assembler.DURATION,
-            "default": "2s",
-            "description": "the cap on one delay",
-        },
-        "jitter": {
-            "type": "boolean",
-            "default": True,
-            "description": "full jitter: each delay is random between 0 and the computed one",
-        },
-        "retry_on": {
-            "type": "array",
-            "items": {"type": "string"},
-            "description": "exception classes to retry (import paths or builtin names, e.g. "
-            "ConnectionError); default: every Exception but client errors (HTTP status < 500)",
-        },
-    },
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """``retry``'s config."""
+
+    attempts: int = assembler.option(
+        3, doc="how many times the task runs at most (1 = no retry)", minimum=1, maximum=100
+    )
+    backoff: Literal["exponential", "linear", "constant"] = assembler.option(
+        "exponential", doc="how the delay grows: delay * 2^(n-1), delay * n, or delay"
+    )
+    delay: assembler.Duration = assembler.option("100ms", doc="the base delay")
+    max_delay: assembler.Duration = assembler.option("2s", doc="the cap on one delay")
+    jitter: bool = assembler.option(
+        True, doc="full jitter: each delay is random between 0 and the computed one"
+    )
+    retry_on: list[type[BaseException]] | None = assembler.option(
+        None,
+        doc="exception classes to retry (import paths or builtin names, e.g. "
+        "ConnectionError); default: every Exception but client errors (HTTP status < 500)",
+        schema={"type": "array", "items": {"type": "string"}},
+    )
 
 
 def _check(config: Any, report: assembler.ConfigReport) -> None:
@@ -91,15 +79,10 @@ def delays(backoff: str, delay: float, max_delay: float, jitter: bool) -> Callab
     return wait
 
 
-def make_retry(config: Any) -> Callable[..., Awaitable[Any]]:
-    attempts = int(config.get("attempts", 3))
-    wait = delays(
-        config.get("backoff", "exponential"),
-        assembler.duration(config.get("delay", "100ms")),
-        assembler.duration(config.get("max_delay", "2s")),
-        bool(config.get("jitter", True)),
-    )
-    classes = tuple(config.get("retry_on") or ())
+def make_retry(config: RetryConfig) -> Callable[..., Awaitable[Any]]:
+    attempts = config.attempts
+    wait = delays(config.backoff, config.delay, config.max_delay, config.jitter)
+    classes = tuple(config.retry_on or ())
     for cls in classes:
         if not (isinstance(cls, type) and issubclass(cls, BaseException)):
             raise TypeError(f"retry_on: {cls!r} is not an exception class")
@@ -140,7 +123,7 @@ def components() -> list[Any]:
         assembler.Component(
             name="retry",
             kind="middleware",
-            config_schema=SCHEMA,
+            config=RetryConfig,
             factory=make_retry,
             imports={"retry_on": _exception_class},
             check=_check,

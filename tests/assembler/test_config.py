@@ -45,8 +45,10 @@ def test_the_schema_comes_from_the_class() -> None:
     assert props["waits"]["items"] == assembler.DURATION
     peer = props["peers"]["additionalProperties"]
     assert peer["required"] == ["host"] and peer["properties"]["port"]["maximum"] == 65535
-    assert props["backup"]["anyOf"][1] == {"type": "null"}
-    assert props["extra"] == {"description": "anything", "default": None}
+    # None: an optional key, no default shown, not null
+    assert props["backup"]["required"] == ["host"] and "default" not in props["backup"]
+    assert props["extra"] == {"description": "anything"}
+    assert set(schema["required"]) == {"name"}
 
 
 def test_the_typed_object_has_defaults_seconds_and_nested_objects() -> None:
@@ -94,6 +96,42 @@ def test_converted_components_keep_their_schema() -> None:
             },
         },
         "required": ["limit"],
+        "additionalProperties": False,
+    }
+    retry = loaded.components["retry"].config_schema
+    assert retry == {
+        "type": "object",
+        "properties": {
+            "attempts": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 100,
+                "default": 3,
+                "description": "how many times the task runs at most (1 = no retry)",
+            },
+            "backoff": {
+                "enum": ["exponential", "linear", "constant"],
+                "default": "exponential",
+                "description": "how the delay grows: delay * 2^(n-1), delay * n, or delay",
+            },
+            "delay": {**assembler.DURATION, "default": "100ms", "description": "the base delay"},
+            "max_delay": {
+                **assembler.DURATION,
+                "default": "2s",
+                "description": "the cap on one delay",
+            },
+            "jitter": {
+                "type": "boolean",
+                "default": True,
+                "description": "full jitter: each delay is random between 0 and the computed one",
+            },
+            "retry_on": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "exception classes to retry (import paths or builtin names, e.g. "
+                "ConnectionError); default: every Exception but client errors (HTTP status < 500)",
+            },
+        },
         "additionalProperties": False,
     }
 

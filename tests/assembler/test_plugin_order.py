@@ -160,3 +160,83 @@ def test_compile_results_follow_the_call_order_so_trylast_has_the_last_word(
     )
     calls = loaded.call("assemble_compile", manifest=None, definitions=[])
     assert [plugin for plugin, _ in calls] == ["early", "plain", "late"]
+
+
+def test_wrappers_that_misbehave_are_each_reported(manifest: str) -> None:
+    heard: list[str] = []
+
+    class RaisesFirst:
+        __plugin_name__ = "raises_first"
+
+        @assembler.hookimpl(wrapper=True)
+        def assemble_validate(self, manifest: Any, report: Any) -> Generator[None, Any, Any]:
+            raise ValueError("before the yield")
+            yield  # pragma: no cover
+
+    class NeverYields:
+        __plugin_name__ = "never_yields"
+
+        @assembler.hookimpl(wrapper=True)
+        def assemble_validate(self, manifest: Any, report: Any) -> Generator[None, Any, Any]:
+            if manifest is not None:
+                return None
+            yield  # pragma: no cover
+
+    class YieldsTwice:
+        __plugin_name__ = "yields_twice"
+
+        @assembler.hookimpl(wrapper=True)
+        def assemble_validate(self, manifest: Any, report: Any) -> Generator[None, Any, Any]:
+            result = yield
+            yield
+            return result  # pragma: no cover
+
+    loaded = assembler.load_plugins(
+        only=[], extra=[_plugin("fine", heard), RaisesFirst(), NeverYields(), YieldsTwice()]
+    )
+    result = assembler.check(manifest, loaded)
+    assert heard == ["fine"]
+    assert sorted(d.message for d in result.diagnostics if d.code == "ASM604") == [
+        "plugin 'never_yields' failed in assemble_validate: RuntimeError: "
+        "the hook wrapper did not yield",
+        "plugin 'raises_first' failed in assemble_validate: ValueError: before the yield",
+        "plugin 'yields_twice' failed in assemble_validate: RuntimeError: "
+        "the hook wrapper yielded twice",
+    ]
+
+
+def test_a_wrapper_may_replace_the_results(manifest: str) -> None:
+    class Adds:
+        __plugin_name__ = "adds"
+
+        @assembler.hookimpl(wrapper=True)
+        def assemble_compile(
+            self, manifest: Any, definitions: list[Any]
+        ) -> Generator[None, Any, Any]:
+            results = yield
+            return [*results, [runner.Task("extra", run=lambda input: "x")]]
+
+    class Plain:
+        __plugin_name__ = "plain"
+
+        @assembler.hookimpl
+        def assemble_compile(self, manifest: Any, definitions: list[Any]) -> list[Any]:
+            return [runner.Task("hello", run=lambda input: "plain")]
+
+    loaded = assembler.load_plugins(only=[], extra=[Plain(), Adds()])
+    calls = loaded.call("assemble_compile", manifest=None, definitions=[])
+    assert [plugin for plugin, _ in calls] == ["plain", ""]  # what a wrapper added: nobody's
+
+
+def test_with_debug_a_plugin_failure_raises(manifest: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:
+        __plugin_name__ = "broken"
+
+        @assembler.hookimpl
+        def assemble_validate(self, manifest: Any, report: Any) -> None:
+            raise KeyError("nope")
+
+    loaded = assembler.load_plugins(only=[], extra=[Broken()])
+    monkeypatch.setenv("ASSEMBLE_DEBUG", "1")
+    with pytest.raises(KeyError):
+        assembler.check(manifest, loaded)
