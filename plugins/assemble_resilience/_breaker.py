@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import assembler
@@ -15,23 +16,17 @@ from ._common import is_client_error
 
 log = logging.getLogger("assemble.resilience.circuit_breaker")
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "failure_threshold": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 5,
-            "description": "consecutive failures that open the circuit",
-        },
-        "reset_after": {
-            **assembler.DURATION,
-            "default": "30s",
-            "description": "how long the circuit stays open before one trial call",
-        },
-    },
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    """``circuit_breaker``'s config."""
+
+    failure_threshold: int = assembler.option(
+        5, doc="consecutive failures that open the circuit", minimum=1
+    )
+    reset_after: assembler.Duration = assembler.option(
+        "30s", doc="how long the circuit stays open before one trial call"
+    )
 
 
 class Breaker:
@@ -101,11 +96,8 @@ class Breaker:
             self.trial = False
 
 
-def make_breaker(config: Any) -> Callable[..., Awaitable[Any]]:
-    breaker = Breaker(
-        int(config.get("failure_threshold", 5)),
-        assembler.duration(config.get("reset_after", "30s")),
-    )
+def make_breaker(config: BreakerConfig) -> Callable[..., Awaitable[Any]]:
+    breaker = Breaker(config.failure_threshold, config.reset_after)
 
     async def circuit_breaker(call: runner.TaskCall, config: Any) -> Any:
         tid = call.task.id
@@ -133,7 +125,7 @@ def components() -> list[assembler.Component]:
         assembler.Component(
             name="circuit_breaker",
             kind="middleware",
-            config_schema=SCHEMA,
+            config=BreakerConfig,
             factory=make_breaker,
             description="fails fast with CircuitOpen (503) after repeated failures",
         )

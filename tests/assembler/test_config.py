@@ -150,3 +150,24 @@ def test_the_example_in_docs_plugins_runs(monkeypatch: pytest.MonkeyPatch) -> No
     assert pool.config_schema["properties"]["idle"]["default"] == "30s"
     typed = assembler.from_config(scope["PoolConfig"], {"url": "db://x"})
     assert (typed.url, typed.size, typed.idle) == ("db://x", 10, 30.0)
+
+
+def test_the_circuit_breaker_keeps_its_schema() -> None:
+    loaded = assembler.load_plugins(only=["resilience"])
+    assert loaded.components["circuit_breaker"].config_schema == {
+        "type": "object",
+        "properties": {
+            "failure_threshold": {
+                "type": "integer",
+                "minimum": 1,
+                "default": 5,
+                "description": "consecutive failures that open the circuit",
+            },
+            "reset_after": {
+                **assembler.DURATION,
+                "default": "30s",
+                "description": "how long the circuit stays open before one trial call",
+            },
+        },
+        "additionalProperties": False,
+    }
