@@ -8,6 +8,7 @@ import sys
 import traceback
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import anyio
@@ -18,6 +19,7 @@ import runner
 from ._diagnostics import Diagnostic, render_github, render_json, render_text
 from ._graph import render_graph
 from ._manifest import Manifest, development_secrets, near
+from ._new import NewError, new_plugin
 from ._plugins import Plugins, debugging, load_plugins
 from ._schema import composed_schema
 from ._validate import Checked, check
@@ -390,6 +392,31 @@ def plugins(ctx: click.Context, fmt: str) -> None:
     for d in loaded.problems:
         click.echo(f"error[{d.code}]: {d.message}\n  hint: {d.hint}", err=True)
     ctx.exit(EXIT_ERRORS if loaded.problems else EXIT_OK)
+
+
+@cli.group()
+def new() -> None:
+    """Write a new project from a template."""
+
+
+@new.command("plugin")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "parent",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="The folder to write the distribution in.",
+)
+def new_plugin_command(name: str, parent: Path) -> None:
+    """Write the plugin distribution assemble-NAME: a typed component, tests, an example."""
+    try:
+        target = new_plugin(name, parent)
+    except NewError as exc:
+        raise _UsageFail("ASM806", exc.message, exc.hint) from None
+    click.echo(f"wrote {target}")
+    click.echo(f'next: cd {target} && pip install -e ".[test]" && pytest', err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

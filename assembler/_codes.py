@@ -107,6 +107,7 @@ CODES: Mapping[str, str] = {
         "a warning of `run` and `call`: a secret-named config key holds a literal or a "
         "development default (§13.1)"
     ),
+    "ASM806": ("`assemble new plugin`: not a plugin name, or the folder exists already (exit 2)"),
     "ASM900": (
         "an internal error (a bug in assemble); with `--debug` or `ASSEMBLE_DEBUG=1`, "
         "also an exception raised by a plugin, instead of `ASM604`"
