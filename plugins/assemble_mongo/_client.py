@@ -15,6 +15,7 @@ what tasks and hooks raise from pymongo becomes ``<id>.unavailable`` (503),
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -24,37 +25,33 @@ from runner.errors import InvalidData, ResourceTimeout, ResourceUnavailable, Run
 
 DEFAULT_URI = "mongodb://127.0.0.1:27017"
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "uri": {
-            "type": "string",
-            "pattern": "^mongodb(\\+srv)?://",
-            "default": DEFAULT_URI,
-            "description": "a MongoDB connection string (`mongodb://user:password@host:27017`, "
-            "`mongodb+srv://...`); its options are passed to pymongo",
-        },
-        "database": {
-            "type": "string",
-            "minLength": 1,
-            "description": "the database the resource's value is; default: the one the "
-            "URI names (`mongodb://host/shop`)",
-        },
-        "connect_timeout": {
-            **assembler.DURATION,
-            "default": "5s",
-            "description": "how long init waits for the server to answer `ping` (also "
-            "pymongo's server selection and connect timeouts)",
-        },
-        "timeout": {
-            **assembler.DURATION,
-            "default": "10s",
-            "description": "the longest one operation may take, all included (pymongo's "
-            "`timeoutMS`); past it: `<id>.unavailable` (503)",
-        },
-    },
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class MongoConfig:
+    """``mongo.client``'s config."""
+
+    uri: str = assembler.option(
+        DEFAULT_URI,
+        doc="a MongoDB connection string (`mongodb://user:password@host:27017`, "
+        "`mongodb+srv://...`); its options are passed to pymongo",
+        pattern="^mongodb(\\+srv)?://",
+    )
+    database: str | None = assembler.option(
+        None,
+        doc="the database the resource's value is; default: the one the "
+        "URI names (`mongodb://host/shop`)",
+        minLength=1,
+    )
+    connect_timeout: assembler.Duration = assembler.option(
+        "5s",
+        doc="how long init waits for the server to answer `ping` (also "
+        "pymongo's server selection and connect timeouts)",
+    )
+    timeout: assembler.Duration = assembler.option(
+        "10s",
+        doc="the longest one operation may take, all included (pymongo's "
+        "`timeoutMS`); past it: `<id>.unavailable` (503)",
+    )
 
 
 class MongoClientError(RunnerError):
@@ -72,9 +69,8 @@ def check(config: Any, report: assembler.ConfigReport) -> None:
     report.require_library("mongo.client", "pymongo", extra="mongo", library="pymongo")
 
 
-async def make_client(config: Any) -> Any:
-    config = dict(config or {})
-    uri = str(config.get("uri", DEFAULT_URI))
+async def make_client(config: MongoConfig) -> Any:
+    uri = config.uri
     assembler.require_asyncio(
         MongoClientError, "mongo.client", "pymongo's asyncio client runs on asyncio only"
     )
@@ -85,8 +81,8 @@ async def make_client(config: Any) -> Any:
     from pymongo import AsyncMongoClient
     from pymongo.errors import ConfigurationError, PyMongoError
 
-    connect_ms = round(assembler.duration(config.get("connect_timeout", "5s")) * 1000)
-    timeout_ms = round(assembler.duration(config.get("timeout", "10s")) * 1000)
+    connect_ms = round(config.connect_timeout * 1000)
+    timeout_ms = round(config.timeout * 1000)
     try:
         client: Any = AsyncMongoClient(
             uri,
@@ -100,7 +96,7 @@ async def make_client(config: Any) -> Any:
             hint="write mongodb://user:password@host:27017/database",
         ) from None
     try:
-        name = config.get("database")
+        name = config.database
         try:
             database = client[name] if name else client.get_default_database()
         except ConfigurationError:
@@ -166,7 +162,7 @@ def components() -> list[assembler.Component]:
         assembler.Component(
             name="mongo.client",
             kind="resource",
-            config_schema=SCHEMA,
+            config=MongoConfig,
             init=make_client,
             dispose=close_client,
             check=check,

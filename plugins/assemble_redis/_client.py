@@ -14,6 +14,7 @@ classified (``_bounded.py``).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -25,42 +26,32 @@ DEFAULT_URL = "redis://127.0.0.1:6379/0"
 SCHEMES = ("redis", "rediss", "unix")
 PING_TIMEOUT = 10.0  # seconds for the whole check at init, retries included
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "url": {
-            "type": "string",
-            "default": DEFAULT_URL,
-            "description": "redis://[[user]:password@]host[:port][/db], rediss:// (TLS) or "
-            "unix:///path.sock; query options (client_name=...) are passed to redis-py",
-        },
-        "connect_timeout": {
-            **assembler.DURATION,
-            "default": "2s",
-            "description": "the longest opening a connection may take",
-        },
-        "timeout": {
-            **assembler.DURATION,
-            "default": "2s",
-            "description": "the longest one command may wait for Redis's answer; past it: "
-            "`<id>.unavailable` (503)",
-        },
-        "pool_timeout": {
-            **assembler.DURATION,
-            "default": "2s",
-            "description": "the longest a command waits for a free connection when "
-            "`max_connections` are busy; past it: `<id>.unavailable` (503)",
-        },
-        "max_connections": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": 100000,
-            "default": 100,
-            "description": "connections the client keeps at most",
-        },
-    },
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class RedisConfig:
+    """``redis.client``'s config."""
+
+    url: str = assembler.option(
+        DEFAULT_URL,
+        doc="redis://[[user]:password@]host[:port][/db], rediss:// (TLS) or "
+        "unix:///path.sock; query options (client_name=...) are passed to redis-py",
+    )
+    connect_timeout: assembler.Duration = assembler.option(
+        "2s", doc="the longest opening a connection may take"
+    )
+    timeout: assembler.Duration = assembler.option(
+        "2s",
+        doc="the longest one command may wait for Redis's answer; past it: "
+        "`<id>.unavailable` (503)",
+    )
+    pool_timeout: assembler.Duration = assembler.option(
+        "2s",
+        doc="the longest a command waits for a free connection when "
+        "`max_connections` are busy; past it: `<id>.unavailable` (503)",
+    )
+    max_connections: int = assembler.option(
+        100, doc="connections the client keeps at most", minimum=1, maximum=100000
+    )
 
 
 class RedisClientError(RunnerError):
@@ -96,7 +87,7 @@ def require_asyncio(what: str) -> None:
     assembler.require_asyncio(RedisClientError, what, "redis-py's client runs on asyncio only")
 
 
-async def make_client(config: Any) -> Any:
+async def make_client(config: RedisConfig) -> Any:
     """Init: connect, PING (bounded), and hand out the client."""
     require_asyncio("redis.client")
     assembler.require_library(
@@ -113,18 +104,16 @@ async def make_client(config: Any) -> Any:
 
     from ._bounded import RedisClient
 
-    config = dict(config or {})
-    url = config.get("url", DEFAULT_URL)
-    timeout = assembler.duration(config.get("timeout", "2s"))
+    url, timeout = config.url, config.timeout
     try:
         # A blocking pool: past max_connections a command waits for a free connection
         # (up to pool_timeout) instead of failing with "Too many connections".
         pool = BlockingConnectionPool.from_url(
             url,
-            socket_connect_timeout=assembler.duration(config.get("connect_timeout", "2s")),
+            socket_connect_timeout=config.connect_timeout,
             socket_timeout=timeout,
-            max_connections=int(config.get("max_connections", 100)),
-            timeout=assembler.duration(config.get("pool_timeout", "2s")),
+            max_connections=config.max_connections,
+            timeout=config.pool_timeout,
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
     except ValueError as exc:
@@ -158,7 +147,7 @@ def components() -> list[assembler.Component]:
         assembler.Component(
             name="redis.client",
             kind="resource",
-            config_schema=SCHEMA,
+            config=RedisConfig,
             init=make_client,
             dispose=close_client,
             check=check,
