@@ -33,13 +33,13 @@ RECOVERY_TARGET_MS = 2000.0
 async def measure(url: str, rounds: int) -> dict[str, Any]:
     from sqlalchemy import text
 
+    import assembler
     from assemble_sql import SqlTimeout
-    from assemble_sql._engine import make_engine
+    from assemble_sql._engine import SqlConfig, make_engine
 
     name = f"bench_sql_{uuid.uuid4().hex[:8]}"
-    engine = await make_engine(
-        {"url": f"{url}?application_name={name}", "statement_timeout": "100ms", "pool_size": 3}
-    )
+    config = {"url": f"{url}?application_name={name}", "statement_timeout": "100ms", "pool_size": 3}
+    engine = await make_engine(assembler.from_config(SqlConfig, config))
     try:
         plain, timeouts, recoveries = [], [], []
         for _ in range(rounds * 10):

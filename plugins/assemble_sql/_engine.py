@@ -17,6 +17,7 @@ SQL parameters never appear in errors or logs (``hide_parameters``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,59 +30,51 @@ from runner.errors import ResourceFailure, RunnerError
 DEFAULT_URL = "sqlite+aiosqlite:///app.db"
 DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "url": {
-            "type": "string",
-            "minLength": 1,
-            "default": DEFAULT_URL,
-            "description": "a SQLAlchemy async URL: `sqlite+aiosqlite:///path.db` "
-            "(relative to the working directory; `sqlite+aiosqlite://` in memory) or "
-            "`postgresql+asyncpg://user:password@host:5432/db`",
-        },
-        "pool_size": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": 1000,
-            "default": 5,
-            "description": "connections kept open (PostgreSQL); up to as many more are "
-            "opened under load (`max_overflow`)",
-        },
-        "statement_timeout": {
-            **assembler.DURATION,
-            "default": "30s",
-            "description": "the longest one statement may run; past it the server "
-            "cancels it: SqlTimeout (504). PostgreSQL only",
-        },
-        "connect_timeout": {
-            **assembler.DURATION,
-            "default": "5s",
-            "description": "the longest opening a connection (and the check at init) may "
-            "take; past it: `<id>.unavailable` (503). SQLite: how long a statement waits "
-            "for a lock",
-        },
-        "pool_timeout": {
-            **assembler.DURATION,
-            "default": "5s",
-            "description": "the longest a call waits for a free pooled connection when all "
-            "are busy; past it: `<id>.unavailable` (503). PostgreSQL only",
-        },
-        "command_timeout": {
-            **assembler.DURATION,
-            "description": "the longest the client waits for the database to answer one "
-            "operation (a statement, a commit, the pool's liveness check), whatever the "
-            "server does; past it the connection is dropped: `<id>.unavailable` (503). "
-            "Default: `statement_timeout` + 1s. PostgreSQL only",
-        },
-        "echo": {
-            "type": "boolean",
-            "default": False,
-            "description": "log every statement (SQLAlchemy's `echo`) under `sqlalchemy.engine`",
-        },
-    },
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class SqlConfig:
+    """``sql.engine``'s config."""
+
+    url: str = assembler.option(
+        DEFAULT_URL,
+        doc="a SQLAlchemy async URL: `sqlite+aiosqlite:///path.db` "
+        "(relative to the working directory; `sqlite+aiosqlite://` in memory) or "
+        "`postgresql+asyncpg://user:password@host:5432/db`",
+        minLength=1,
+    )
+    pool_size: int = assembler.option(
+        5,
+        doc="connections kept open (PostgreSQL); up to as many more are "
+        "opened under load (`max_overflow`)",
+        minimum=1,
+        maximum=1000,
+    )
+    statement_timeout: assembler.Duration = assembler.option(
+        "30s",
+        doc="the longest one statement may run; past it the server "
+        "cancels it: SqlTimeout (504). PostgreSQL only",
+    )
+    connect_timeout: assembler.Duration = assembler.option(
+        "5s",
+        doc="the longest opening a connection (and the check at init) may "
+        "take; past it: `<id>.unavailable` (503). SQLite: how long a statement waits "
+        "for a lock",
+    )
+    pool_timeout: assembler.Duration = assembler.option(
+        "5s",
+        doc="the longest a call waits for a free pooled connection when all "
+        "are busy; past it: `<id>.unavailable` (503). PostgreSQL only",
+    )
+    command_timeout: assembler.Duration | None = assembler.option(
+        None,
+        doc="the longest the client waits for the database to answer one "
+        "operation (a statement, a commit, the pool's liveness check), whatever the "
+        "server does; past it the connection is dropped: `<id>.unavailable` (503). "
+        "Default: `statement_timeout` + 1s. PostgreSQL only",
+    )
+    echo: bool = assembler.option(
+        False, doc="log every statement (SQLAlchemy's `echo`) under `sqlalchemy.engine`"
+    )
 
 
 class SqlEngineError(RunnerError):
@@ -127,23 +120,23 @@ def safe_url(url: str) -> str:
 class Timeouts:
     """The engine's client-side bounds, in seconds, read once from its config."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.connect = assembler.duration(config.get("connect_timeout", "5s"))
-        self.pool = assembler.duration(config.get("pool_timeout", "5s"))
-        self.statement = assembler.duration(config.get("statement_timeout", "30s"))
-        command = config.get("command_timeout")
-        self.command = assembler.duration(command) if command is not None else self.statement + 1
+    def __init__(self, config: SqlConfig) -> None:
+        self.connect = config.connect_timeout
+        self.pool = config.pool_timeout
+        self.statement = config.statement_timeout
+        command = config.command_timeout
+        self.command = command if command is not None else self.statement + 1
 
 
-def _options(url: Any, config: dict[str, Any], timeouts: Timeouts) -> dict[str, Any]:
+def _options(url: Any, config: SqlConfig, timeouts: Timeouts) -> dict[str, Any]:
     """``create_async_engine`` keywords for ``url`` (a SQLAlchemy ``URL``)."""
     options: dict[str, Any] = {
-        "echo": bool(config.get("echo", False)),
+        "echo": config.echo,
         "pool_pre_ping": True,
         "hide_parameters": True,  # a password hash in an error's text would reach the log
     }
     if url.get_backend_name() == "postgresql":
-        size = int(config.get("pool_size", 5))
+        size = config.pool_size
         settings = {"statement_timeout": str(round(timeouts.statement * 1000))}
         if "application_name" in url.query:  # libpq's URL option; asyncpg takes it here
             settings["application_name"] = str(url.query["application_name"])
@@ -172,10 +165,9 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     cursor.close()
 
 
-async def make_engine(config: Any) -> Any:
+async def make_engine(config: SqlConfig) -> Any:
     """Init: create the engine, connect once (bounded) and run ``SELECT 1``."""
-    config = dict(config or {})
-    url_text = str(config.get("url", DEFAULT_URL))
+    url_text = config.url
     assembler.require_asyncio(
         SqlEngineError, "sql.engine", "SQLAlchemy's asyncio extension runs on asyncio only"
     )
@@ -244,7 +236,7 @@ def components() -> list[assembler.Component]:
         assembler.Component(
             name="sql.engine",
             kind="resource",
-            config_schema=SCHEMA,
+            config=SqlConfig,
             init=make_engine,
             dispose=dispose_engine,
             check=check,
