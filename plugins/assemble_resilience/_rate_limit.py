@@ -16,7 +16,8 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import assembler
 import runner
@@ -29,47 +30,39 @@ REDIS_TIMEOUT = 2.0  # seconds: the bound on one script call (pool wait included
 RETRY_AFTER = 1.0  # seconds: after a Redis failure, calls are refused at once this long
 MAX_KEYS = 100_000  # memory backend: buckets kept at most, per use (least recently used go)
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "max_requests": {
-            "type": "integer",
-            "minimum": 1,
-            "description": "calls allowed per window (the bucket's capacity)",
-        },
-        "window": {
-            **assembler.DURATION,
-            "description": "time in which max_requests tokens refill: seconds, or 250ms, "
-            "60s, 5m, 1h",
-        },
-        "key": {
-            "type": "string",
-            "description": "import path of key(input) -> str: one bucket per value "
-            "(per user, per IP, ...); default: one bucket",
-        },
-        "backend": {
-            "enum": ["memory", "redis"],
-            "default": "memory",
-            "description": "memory: buckets in this process; redis: shared by every process "
-            "(needs a redis.client)",
-        },
-        "redis": {
-            "type": "string",
-            "minLength": 1,
-            "default": "redis",
-            "description": "backend redis: id of the resource holding the "
-            "redis.asyncio.Redis client",
-        },
-        "prefix": {
-            "type": "string",
-            "default": DEFAULT_PREFIX,
-            "description": "backend redis: start of every Redis key (then task id, a "
-            "digest of this use's limit, and the key)",
-        },
-    },
-    "required": ["max_requests", "window"],
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class RateLimitConfig:
+    """``rate_limit``'s config."""
+
+    max_requests: int = assembler.option(
+        doc="calls allowed per window (the bucket's capacity)", minimum=1
+    )
+    window: assembler.Duration = assembler.option(
+        doc="time in which max_requests tokens refill: seconds, or 250ms, 60s, 5m, 1h"
+    )
+    key: Callable[[Any], Any] | None = assembler.option(
+        None,
+        doc="import path of key(input) -> str: one bucket per value "
+        "(per user, per IP, ...); default: one bucket",
+        schema={"type": "string"},
+    )
+    backend: Literal["memory", "redis"] = assembler.option(
+        "memory",
+        doc="memory: buckets in this process; redis: shared by every process "
+        "(needs a redis.client)",
+    )
+    redis: str = assembler.option(
+        "redis",
+        doc="backend redis: id of the resource holding the redis.asyncio.Redis client",
+        minLength=1,
+    )
+    prefix: str = assembler.option(
+        DEFAULT_PREFIX,
+        doc="backend redis: start of every Redis key (then task id, a "
+        "digest of this use's limit, and the key)",
+    )
+
 
 # KEYS[1]: the bucket. ARGV[1]: capacity (tokens), ARGV[2]: window (microseconds); the
 # bucket refills capacity tokens per window. Returns {allowed (0/1), retry after (us)}.
@@ -185,33 +178,27 @@ def _check(config: Any, report: assembler.ConfigReport) -> None:
             )
 
 
-def _dependencies(config: Any) -> dict[str, Any]:
-    config = config or {}
-    if config.get("backend", "memory") != "redis":
-        return {}
-    return {"redis": config.get("redis", "redis")}
+def _dependencies(config: RateLimitConfig) -> dict[str, Any]:
+    return {"redis": config.redis} if config.backend == "redis" else {}
 
 
-def _use_id(config: dict[str, Any], window: float) -> str:
+def _use_id(config: RateLimitConfig) -> str:
     """Tells apart two limits on one task (10 per second and 1000 per hour, say)."""
-    key = config.get("key")
+    key = config.key
     name = ""
     if key is not None:
         name = f"{getattr(key, '__module__', '')}:{getattr(key, '__qualname__', repr(key))}"
-    text = json.dumps([config["max_requests"], window, name])
+    text = json.dumps([config.max_requests, config.window, name])
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def make_rate_limit(config: Any) -> Callable[..., Awaitable[Any]]:
-    config = config or {}
-    capacity: int = config["max_requests"]
-    window = assembler.duration(config["window"])
-    key_fn: Callable[[Any], Any] | None = config.get("key")
+def make_rate_limit(config: RateLimitConfig) -> Callable[..., Awaitable[Any]]:
+    capacity, window, key_fn = config.max_requests, config.window, config.key
 
     def key_of(call: runner.TaskCall) -> str:
         return "" if key_fn is None else str(key_fn(call.input))
 
-    if config.get("backend", "memory") != "redis":
+    if config.backend != "redis":
         buckets = MemoryBuckets(capacity, window)
 
         async def rate_limit(call: runner.TaskCall, config: Any) -> Any:
@@ -222,8 +209,8 @@ def make_rate_limit(config: Any) -> Callable[..., Awaitable[Any]]:
 
         return rate_limit
 
-    prefix: str = config.get("prefix", DEFAULT_PREFIX)
-    use = _use_id(config, window)
+    prefix = config.prefix
+    use = _use_id(config)
     args = (capacity, max(1, round(window * 1_000_000)))
     errors = redis_errors()
     outage = Outage(LOG, "rate_limit", "calls are refused (503)", "", REDIS_TIMEOUT, RETRY_AFTER)
@@ -264,7 +251,7 @@ def components() -> list[assembler.Component]:
         assembler.Component(
             name="rate_limit",
             kind="middleware",
-            config_schema=SCHEMA,
+            config=RateLimitConfig,
             factory=make_rate_limit,
             dependencies=_dependencies,
             imports=("key",),
