@@ -12,6 +12,7 @@ import assembler
 import runner
 
 from . import _memory, _redis
+from ._keys import invalidating_events
 
 __all__: list[str] = []
 
@@ -63,7 +64,7 @@ def assemble_compile(manifest: assembler.Manifest, definitions: list[Any]) -> Se
         if not isinstance(d, runner.TaskMiddleware) or d.meta.get("use") not in _CACHES:
             continue
         # An undeclared event is reported by assemble_validate, at its place.
-        events = [e for e in (d.config or {}).get("invalidate_on") or () if e in declared]
+        events = [e for e in invalidating_events(d.config) if e in declared]
         invalidate = getattr(d.run, "invalidate", None)
         if events and invalidate is not None:
             hooks.append(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -19,6 +19,22 @@ INVALIDATE_ON: dict[str, Any] = {
     "description": "ids of events that make every entry of this cache stale (e.g. "
     "`user_deleted`): when one is emitted, later calls miss",
 }
+
+
+#: The ``invalidate_on`` key of both caches' typed configs (absent: ``None``).
+INVALIDATE_ON_DOC: str = INVALIDATE_ON["description"]
+INVALIDATE_ON_SCHEMA: dict[str, Any] = {
+    k: v for k, v in INVALIDATE_ON.items() if k != "description"
+}
+
+
+def invalidating_events(config: Any) -> list[str]:
+    """The ``invalidate_on`` of a cache use's config, typed or as written."""
+    if isinstance(config, Mapping):
+        listed = config.get("invalidate_on")
+    else:
+        listed = getattr(config, "invalidate_on", None)
+    return list(listed or ())
 
 
 _ENCODE = msgspec.json.Encoder(order="sorted").encode

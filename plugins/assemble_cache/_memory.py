@@ -6,6 +6,7 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -13,28 +14,26 @@ import anyio
 import assembler
 import runner
 
-from ._keys import INVALIDATE_ON, cache_key, json_text
+from ._keys import INVALIDATE_ON_DOC, INVALIDATE_ON_SCHEMA, cache_key, json_text
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "ttl": {**assembler.DURATION, "description": "how long a result is served from the cache"},
-        "max_entries": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 1000,
-            "description": "the LRU bound: the least recently used entry goes first",
-        },
-        "key": {
-            "type": "string",
-            "description": "import path of `key(input) -> str`; default: the canonical JSON "
-            "of the input plus the auth principal's subject",
-        },
-        "invalidate_on": INVALIDATE_ON,
-    },
-    "required": ["ttl"],
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class MemoryCacheConfig:
+    """``cache.memory``'s config."""
+
+    ttl: assembler.Duration = assembler.option(doc="how long a result is served from the cache")
+    max_entries: int = assembler.option(
+        1000, doc="the LRU bound: the least recently used entry goes first", minimum=1
+    )
+    key: Callable[[Any], str] | None = assembler.option(
+        None,
+        doc="import path of `key(input) -> str`; default: the canonical JSON "
+        "of the input plus the auth principal's subject",
+        schema={"type": "string"},
+    )
+    invalidate_on: list[str] | None = assembler.option(
+        None, doc=INVALIDATE_ON_DOC, schema=INVALIDATE_ON_SCHEMA
+    )
 
 
 class _Flight:
@@ -155,9 +154,9 @@ def _fresh(error: BaseException) -> BaseException:
     return copy
 
 
-def make_memory_cache(config: Any) -> Callable[..., Awaitable[Any]]:
-    cache = MemoryCache(assembler.duration(config["ttl"]), int(config.get("max_entries", 1000)))
-    key_fn = config.get("key")
+def make_memory_cache(config: MemoryCacheConfig) -> Callable[..., Awaitable[Any]]:
+    cache = MemoryCache(config.ttl, config.max_entries)
+    key_fn = config.key
 
     async def cache_memory(call: runner.TaskCall, config: Any) -> Any:
         key = cache_key(call.task.id, call.input, key_fn)
@@ -181,7 +180,7 @@ def components() -> list[assembler.Component]:
         assembler.Component(
             name="cache.memory",
             kind="middleware",
-            config_schema=SCHEMA,
+            config=MemoryCacheConfig,
             factory=make_memory_cache,
             imports=("key",),
             description="in-process LRU + TTL cache of results; one run per concurrent miss",

@@ -13,6 +13,7 @@ import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import assembler
@@ -20,7 +21,7 @@ import runner
 from assemble_redis import Outage, describe, redis_errors
 from runner.errors import RunnerError
 
-from ._keys import INVALIDATE_ON, cache_key, digest, json_text
+from ._keys import INVALIDATE_ON_DOC, INVALIDATE_ON_SCHEMA, cache_key, digest, json_text
 
 LOG = logging.getLogger("assemble.cache.redis")
 OP_TIMEOUT = 0.05  # seconds: the bound on each Redis GET and SET
@@ -28,48 +29,44 @@ RETRY_AFTER = 1.0  # seconds: after a failure, Redis is left alone this long
 INVALIDATE_TIMEOUT = 1.0  # seconds: the least bound on an invalidating event's SET
 DEFAULT_PREFIX = "assemble:cache:"
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "ttl": {
-            **assembler.DURATION,
-            "description": "how long a result stays cached: seconds, or 250ms, 60s, 5m, 1h",
-        },
-        "prefix": {
-            "type": "string",
-            "default": DEFAULT_PREFIX,
-            "description": "start of every Redis key this cache writes "
-            "(the key is prefix + task id + ':' + a SHA-256 of the call's key)",
-        },
-        "redis": {
-            "type": "string",
-            "minLength": 1,
-            "default": "redis",
-            "description": "id of the resource that holds the redis.asyncio.Redis client "
-            "(a redis.client)",
-        },
-        "key": {
-            "type": "string",
-            "description": "import path of key(input) -> str; default: the canonical JSON of "
-            "the input plus the caller's auth subject",
-        },
-        "invalidate_on": INVALIDATE_ON,
-        "timeout": {
-            **assembler.DURATION,
-            "description": "the bound on each Redis operation (default 50ms): past it, "
-            "Redis counts as unavailable (see fail_open); raise it for a distant Redis, or "
-            "where pauses of the process (a GC on a big heap) exceed it",
-        },
-        "fail_open": {
-            "type": "boolean",
-            "default": True,
-            "description": "when Redis fails: true runs the task uncached (one warning per "
-            "outage); false fails the call with HTTP 503",
-        },
-    },
-    "required": ["ttl"],
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class RedisCacheConfig:
+    """``cache.redis``'s config."""
+
+    ttl: assembler.Duration = assembler.option(
+        doc="how long a result stays cached: seconds, or 250ms, 60s, 5m, 1h"
+    )
+    prefix: str = assembler.option(
+        DEFAULT_PREFIX,
+        doc="start of every Redis key this cache writes "
+        "(the key is prefix + task id + ':' + a SHA-256 of the call's key)",
+    )
+    redis: str = assembler.option(
+        "redis",
+        doc="id of the resource that holds the redis.asyncio.Redis client (a redis.client)",
+        minLength=1,
+    )
+    key: Callable[[Any], str] | None = assembler.option(
+        None,
+        doc="import path of key(input) -> str; default: the canonical JSON of "
+        "the input plus the caller's auth subject",
+        schema={"type": "string"},
+    )
+    invalidate_on: list[str] | None = assembler.option(
+        None, doc=INVALIDATE_ON_DOC, schema=INVALIDATE_ON_SCHEMA
+    )
+    timeout: assembler.Duration | None = assembler.option(
+        None,
+        doc="the bound on each Redis operation (default 50ms): past it, "
+        "Redis counts as unavailable (see fail_open); raise it for a distant Redis, or "
+        "where pauses of the process (a GC on a big heap) exceed it",
+    )
+    fail_open: bool = assembler.option(
+        True,
+        doc="when Redis fails: true runs the task uncached (one warning per "
+        "outage); false fails the call with HTTP 503",
+    )
 
 
 class CacheUnavailable(RunnerError):
@@ -102,7 +99,7 @@ def _check(config: Any, report: assembler.ConfigReport) -> None:
         report("timeout must be at least 1ms", at=("timeout",), hint="write e.g. timeout: 200ms")
 
 
-def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
+def make_cache(config: RedisCacheConfig) -> Callable[..., Awaitable[Any]]:
     """One cache per use: its own outage state; the entries live in Redis.
 
     With ``invalidate_on``, a generation kept in Redis is replaced by a new random one by
@@ -114,13 +111,10 @@ def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
     fresh Redis, an eviction, a failover) is started anew at random, so no entry from
     before it can match: a counter restarting at 1 could.
     """
-    config = config or {}
-    ttl_ms = max(1, round(assembler.duration(config["ttl"]) * 1000))
-    prefix: str = config.get("prefix", DEFAULT_PREFIX)
-    key_fn: Callable[[Any], str] | None = config.get("key")
-    fail_open: bool = config.get("fail_open", True)
+    ttl_ms = max(1, round(config.ttl * 1000))
+    prefix, key_fn, fail_open = config.prefix, config.key, config.fail_open
     # Without `timeout`, the module's OP_TIMEOUT, read at each call (tests adjust it).
-    bound = assembler.duration(config["timeout"]) if "timeout" in config else 0.0
+    bound = config.timeout or 0.0
     health = Outage(
         LOG,
         "cache.redis",
@@ -130,7 +124,7 @@ def make_cache(config: Any) -> Callable[..., Awaitable[Any]]:
         RETRY_AFTER,
     )
     errors = redis_errors()
-    generation_key = f"{prefix}@generation" if config.get("invalidate_on") else None
+    generation_key = f"{prefix}@generation" if config.invalidate_on else None
     pending = [False]  # an invalidation this process could not send yet
 
     async def new_generation(redis: Any, wait: float) -> None:
@@ -230,9 +224,9 @@ def components() -> list[assembler.Component]:
         assembler.Component(
             name="cache.redis",
             kind="middleware",
-            config_schema=SCHEMA,
+            config=RedisCacheConfig,
             factory=make_cache,
-            dependencies=lambda config: {"redis": (config or {}).get("redis", "redis")},
+            dependencies=lambda config: {"redis": config.redis},
             imports=("key",),
             check=_check,
             description="caches task results as JSON in Redis (fail-open, one warning per outage)",
