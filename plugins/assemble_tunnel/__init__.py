@@ -14,8 +14,7 @@ import assembler
 import runner
 
 from . import _nats
-from ._client import SCHEMA as CLIENT_SCHEMA
-from ._client import TunnelClient, connect
+from ._client import TunnelClient, TunnelClientConfig, connect
 from ._serializer import SerializerError, dumps, loads
 from ._server import SCHEMA as SERVER_SCHEMA
 from ._server import TunnelServer, serve
@@ -72,7 +71,7 @@ def assemble_components() -> Sequence[Any]:
         assembler.Component(
             name="tunnel.client",
             kind="resource",
-            config_schema=CLIENT_SCHEMA,
+            config=TunnelClientConfig,
             init=connect,
             check=_check_client,
             description="runs the listed tasks on a remote tunnel server; mirrors events to it",

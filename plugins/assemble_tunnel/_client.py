@@ -45,50 +45,40 @@ from ._wire import (
 
 log = logging.getLogger("assemble.tunnel")
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "url": {
-            "type": "string",
-            "pattern": "^https?://",
-            "description": "the server's base URL, base path included "
-            "(`http://10.0.0.5:7070/__runner`)",
-        },
-        "token": {
-            "type": "string",
-            "minLength": 1,
-            "pattern": "^[\\x21-\\x7e]+$",
-            "description": "sent as `x-runner-token` (use `${env.TUNNEL_TOKEN}`)",
-        },
-        "tasks": {
-            **IDS,
-            "description": "ids or globs of the tasks that run on the remote (declare them "
-            "`remote: true`)",
-        },
-        "events": {**IDS, "description": "ids or globs of the events mirrored to the remote"},
-        "timeout": {
-            **assembler.DURATION,
-            "default": "30s",
-            "description": "the longest a remote call may take; past it: TaskTimeoutError (504)",
-        },
-        "retries": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 10,
-            "default": 2,
-            "description": "extra attempts for tasks marked `idempotent: true`, on a "
-            "connection failure or a 502/503/504; other tasks are never retried",
-        },
-        "max_connections": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 100,
-            "description": "the connection pool's size",
-        },
-    },
-    "required": ["url", "token"],
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class TunnelClientConfig:
+    """``tunnel.client``'s config."""
+
+    url: str = assembler.option(
+        doc="the server's base URL, base path included (`http://10.0.0.5:7070/__runner`)",
+        pattern="^https?://",
+    )
+    token: str = assembler.option(
+        doc="sent as `x-runner-token` (use `${env.TUNNEL_TOKEN}`)",
+        minLength=1,
+        pattern="^[\\x21-\\x7e]+$",
+    )
+    tasks: list[str] | None = assembler.option(
+        None,
+        doc="ids or globs of the tasks that run on the remote (declare them `remote: true`)",
+        schema=IDS,
+    )
+    events: list[str] | None = assembler.option(
+        None, doc="ids or globs of the events mirrored to the remote", schema=IDS
+    )
+    timeout: assembler.Duration = assembler.option(
+        "30s", doc="the longest a remote call may take; past it: TaskTimeoutError (504)"
+    )
+    retries: int = assembler.option(
+        2,
+        doc="extra attempts for tasks marked `idempotent: true`, on a "
+        "connection failure or a 502/503/504; other tasks are never retried",
+        minimum=0,
+        maximum=10,
+    )
+    max_connections: int = assembler.option(100, doc="the connection pool's size", minimum=1)
+
 
 _RETRY_STATUS = {502, 503, 504}
 #: Typed answers of a draining server (the task did not run, or was cut off past the
@@ -114,18 +104,15 @@ class TunnelClient:
         return self._event(id, payload)
 
 
-async def connect(config: dict[str, Any] | None) -> AsyncIterator[TunnelClient]:
+async def connect(config: TunnelClientConfig) -> AsyncIterator[TunnelClient]:
     import httpx
 
-    config = dict(config or {})
     rt = runner.current_runtime.use()
-    url = str(config["url"]).rstrip("/")
-    timeout = assembler.duration(config.get("timeout", "30s"))
-    retries = int(config.get("retries", 2))
-    pool = int(config.get("max_connections", 100))
+    url = config.url.rstrip("/")
+    timeout, retries, pool = config.timeout, config.retries, config.max_connections
     owner = f"tunnel.client {url}"
     http = httpx.AsyncClient(
-        headers={TOKEN_HEADER: str(config["token"])},
+        headers={TOKEN_HEADER: config.token},
         timeout=httpx.Timeout(timeout),
         limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
         follow_redirects=False,  # a redirect must not carry the token elsewhere
@@ -243,8 +230,8 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[TunnelClient]:
 
         return send
 
-    tasks = select(config.get("tasks") or (), rt.store.tasks)
-    events = select(config.get("events") or (), rt.store.events)
+    tasks = select(config.tasks or (), rt.store.tasks)
+    events = select(config.events or (), rt.store.events)
     try:
         for tid in tasks:
             meta = rt.store.tasks[tid].meta or {}
