@@ -130,10 +130,14 @@ def _type_schema(tp: Any) -> dict[str, Any]:
     raise TypeError(f"a config field cannot be of type {tp!r}")
 
 
-def from_config(cls: type[C], config: Mapping[str, Any] | None) -> C:
+def from_config(cls: type[C], config: Mapping[str, Any] | C | None) -> C:
     """The typed object of a config that passed :func:`config_schema` (defaults filled
-    in, durations in seconds, nested objects typed)."""
+    in, durations in seconds, nested objects typed); an object of ``cls`` as it is, so a
+    factory may take either (``make(from_config(MyConfig, config))``)."""
+    if isinstance(config, cls):
+        return config
     config = config or {}
+    assert isinstance(config, Mapping)
     hints = get_type_hints(cls, include_extras=True)
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import assembler
@@ -11,28 +12,25 @@ from runner.errors import Forbidden, Unauthorized
 
 from ._principal import Principal, auth
 
-CONFIG_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "allowed_roles": {
-            "type": "array",
-            "items": {"type": "string", "minLength": 1},
-            "minItems": 1,
-            "uniqueItems": True,
-            "description": "a call passes when the principal has at least one of these roles",
-        },
-    },
-    "required": ["allowed_roles"],
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class RbacConfig:
+    """``auth.rbac``'s config."""
+
+    allowed_roles: list[str] = assembler.option(
+        doc="a call passes when the principal has at least one of these roles",
+        schema={"type": "array", "items": {"type": "string", "minLength": 1}},
+        minItems=1,
+        uniqueItems=True,
+    )
 
 
-def make_rbac(config: Any) -> Callable[..., Awaitable[Any]]:
+def make_rbac(config: RbacConfig | Mapping[str, Any]) -> Callable[..., Awaitable[Any]]:
     """The ``auth.rbac`` factory: the allowed roles as a frozenset, built once per use."""
-    roles = (config or {}).get("allowed_roles")
-    if not isinstance(roles, list) or not roles:
+    config = assembler.from_config(RbacConfig, config)
+    if not config.allowed_roles:  # the schema says so too; a config built in code may not
         raise ValueError("invalid auth.rbac config: `allowed_roles` must be a non-empty list")
-    allowed = frozenset(roles)
+    allowed = frozenset(config.allowed_roles)
 
     async def rbac_middleware(call: runner.TaskCall, config: Any) -> Any:
         principal = auth.try_use()
@@ -50,7 +48,7 @@ def components() -> Sequence[assembler.Component]:
         assembler.Component(
             name="auth.rbac",
             kind="middleware",
-            config_schema=CONFIG_SCHEMA,
+            config=RbacConfig,
             factory=make_rbac,
             description="403 unless the `auth` principal has one of `allowed_roles`; "
             "401 without a principal (put auth.jwt before it)",

@@ -4,34 +4,31 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
 import assembler
 import runner
 
-from ._logger import LEVEL_SCHEMA, LEVELS, current_task, log_fields, redact_keys
+from ._logger import LEVELS, current_task, log_fields, redact_keys
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "level": {
-            **LEVEL_SCHEMA,
-            "description": "the level of the start and complete records "
-            "(error records are at least warning)",
-        },
-        "include_input": {
-            "type": "boolean",
-            "default": False,
-            "description": "add the task's input to the start record, secret-looking keys "
-            "replaced by ***",
-        },
-    },
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class LogTasksConfig:
+    """``logging.tasks``' config."""
+
+    level: Literal["debug", "info", "warning", "error", "critical"] = assembler.option(
+        "info",
+        doc="the level of the start and complete records (error records are at least warning)",
+    )
+    include_input: bool = assembler.option(
+        False,
+        doc="add the task's input to the start record, secret-looking keys replaced by ***",
+    )
 
 
 def _request_id() -> str | None:
@@ -163,11 +160,11 @@ def _cancelled(logger: logging.Logger, level: int, task: str, start: float) -> N
 _FAILED, _CANCELLED = _where(_failed), _where(_cancelled)
 
 
-def make_log_tasks(config: Any) -> Callable[..., Awaitable[Any]]:
+def make_log_tasks(config: LogTasksConfig | Mapping[str, Any]) -> Callable[..., Awaitable[Any]]:
     """The middleware for one use of ``logging.tasks``."""
-    cfg = config or {}
-    level = LEVELS[cfg.get("level", "info")]
-    include_input = bool(cfg.get("include_input", False))
+    config = assembler.from_config(LogTasksConfig, config)
+    level = LEVELS[config.level]
+    include_input = config.include_input
     tracebacks = Tracebacks()
 
     async def log_tasks(call: runner.TaskCall, config: Any, logger: logging.Logger) -> Any:
@@ -208,7 +205,7 @@ def components() -> list[assembler.Component]:
         assembler.Component(
             name="logging.tasks",
             kind="middleware",
-            config_schema=SCHEMA,
+            config=LogTasksConfig,
             factory=make_log_tasks,
             dependencies={"logger": "logger"},
             description="logs each task run: start, complete or error, with duration and ids",

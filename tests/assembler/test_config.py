@@ -171,3 +171,8 @@ def test_the_circuit_breaker_keeps_its_schema() -> None:
         },
         "additionalProperties": False,
     }
+
+
+def test_a_typed_object_is_taken_as_it_is() -> None:
+    peer = Peer("h", 1)
+    assert assembler.from_config(Peer, peer) is peer
