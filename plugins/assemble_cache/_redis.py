@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,8 +99,9 @@ def _check(config: Any, report: assembler.ConfigReport) -> None:
         report("timeout must be at least 1ms", at=("timeout",), hint="write e.g. timeout: 200ms")
 
 
-def make_cache(config: RedisCacheConfig) -> Callable[..., Awaitable[Any]]:
-    """One cache per use: its own outage state; the entries live in Redis.
+class RedisCache:
+    """One ``cache.redis`` use: its own outage state; the entries live in Redis. Called
+    as the middleware (``await cache(call, config, redis)``).
 
     With ``invalidate_on``, a generation kept in Redis is replaced by a new random one by
     the invalidating events, from any process. Each entry is then stored as
@@ -111,61 +112,50 @@ def make_cache(config: RedisCacheConfig) -> Callable[..., Awaitable[Any]]:
     fresh Redis, an eviction, a failover) is started anew at random, so no entry from
     before it can match: a counter restarting at 1 could.
     """
-    ttl_ms = max(1, round(config.ttl * 1000))
-    prefix, key_fn, fail_open = config.prefix, config.key, config.fail_open
-    # Without `timeout`, the module's OP_TIMEOUT, read at each call (tests adjust it).
-    bound = config.timeout or 0.0
-    health = Outage(
-        LOG,
-        "cache.redis",
-        "calls run uncached" if fail_open else "calls fail (503)",
-        "; caching resumed",
-        bound or OP_TIMEOUT,
-        RETRY_AFTER,
-    )
-    errors = redis_errors()
-    generation_key = f"{prefix}@generation" if config.invalidate_on else None
-    pending = [False]  # an invalidation this process could not send yet
 
-    async def new_generation(redis: Any, wait: float) -> None:
-        async with asyncio.timeout(wait):
-            await redis.set(generation_key, _new_generation())
+    def __init__(self, config: RedisCacheConfig) -> None:
+        self.ttl_ms = max(1, round(config.ttl * 1000))
+        self.prefix, self.key_fn, self.fail_open = config.prefix, config.key, config.fail_open
+        # Without `timeout`, the module's OP_TIMEOUT, read at each call (tests adjust it).
+        self.bound = config.timeout or 0.0
+        self.health = Outage(
+            LOG,
+            "cache.redis",
+            "calls run uncached" if self.fail_open else "calls fail (503)",
+            "; caching resumed",
+            self.bound or OP_TIMEOUT,
+            RETRY_AFTER,
+        )
+        self.errors = redis_errors()
+        self.generation_key = f"{self.prefix}@generation" if config.invalidate_on else None
+        self.pending = False  # an invalidation this process could not send yet
+        #: The hook assemble_cache registers for ``invalidate_on`` (None without it).
+        self.invalidate = self._invalidate if self.generation_key is not None else None
 
-    async def read(redis: Any, name: str) -> tuple[bytes | None, Any]:
-        """``(tag, raw)``: the entry, and what a result is stored under (``b""`` without
-        generations; ``None``: the generation is not known, store nothing)."""
-        if generation_key is None:
-            return b"", await redis.get(name)
-        current, raw = await redis.mget(generation_key, name)
-        if current is None:  # none yet: start one (or learn another's next time)
-            fresh = _new_generation()
-            if await redis.set(generation_key, fresh, nx=True):
-                current = fresh
-        return (None if current is None else _bytes(current)), raw
-
-    async def cache_redis(call: runner.TaskCall, config: Any, redis: Any) -> Any:
+    async def __call__(self, call: runner.TaskCall, config: Any, redis: Any) -> Any:
         task = call.task.id
-        key = cache_key(task, call.input, key_fn)
+        key = cache_key(task, call.input, self.key_fn)
         if key is None:  # an input that has no JSON form: not cached
             return await call.next()
-        name = f"{prefix}{task}:{digest(key)}"
-        if pending[0] and health.usable():  # send it before anything is read
+        health, bound, errors = self.health, self.bound, self.errors
+        if self.pending and health.usable():  # send it before anything is read
             try:
-                await new_generation(redis, bound or OP_TIMEOUT)
+                await self._new_generation(redis, bound or OP_TIMEOUT)
             except errors as exc:
                 health.failed(task, exc)
             else:
-                pending[0] = False
-        if not health.usable() or pending[0]:
-            if not fail_open:
+                self.pending = False
+        if not health.usable() or self.pending:
+            if not self.fail_open:
                 raise CacheUnavailable(task, None)
             return await call.next()
+        name = f"{self.prefix}{task}:{digest(key)}"
         try:
             async with asyncio.timeout(bound or OP_TIMEOUT):
-                tag, raw = await read(redis, name)
+                tag, raw = await self._read(redis, name)
         except errors as exc:
             health.failed(task, exc)
-            if not fail_open:
+            if not self.fail_open:
                 raise CacheUnavailable(task, exc, bound) from exc
             return await call.next()
         health.ok()
@@ -177,38 +167,57 @@ def make_cache(config: RedisCacheConfig) -> Callable[..., Awaitable[Any]]:
                 except ValueError:
                     pass  # not a value this cache wrote: compute and overwrite it
         result = await call.next()  # an error propagates and nothing is cached
-        text = json_text(result)
-        if text is not None and tag is not None and health.usable():
-            try:
-                async with asyncio.timeout(bound or OP_TIMEOUT):
-                    await redis.set(name, tag + b" " + text.encode() if tag else text, px=ttl_ms)
-            except errors as exc:
-                health.failed(task, exc)  # the result is there: return it anyway
-            else:
-                health.ok()
+        if tag is not None:
+            await self._store(redis, task, name, tag, result)
         return result
 
-    async def invalidate(emission: runner.EventEmission, redis: Any) -> None:
-        wait = max(INVALIDATE_TIMEOUT, bound)
+    async def _store(self, redis: Any, task: str, name: str, tag: bytes, result: Any) -> None:
+        """Keep ``result`` (if it has a JSON form); a failure only counts against Redis."""
+        text = json_text(result)
+        if text is None or not self.health.usable():
+            return
         try:
-            await new_generation(redis, wait)
-        except errors as exc:
+            async with asyncio.timeout(self.bound or OP_TIMEOUT):
+                value = tag + b" " + text.encode() if tag else text
+                await redis.set(name, value, px=self.ttl_ms)
+        except self.errors as exc:
+            self.health.failed(task, exc)  # the result is there: return it anyway
+        else:
+            self.health.ok()
+
+    async def _new_generation(self, redis: Any, wait: float) -> None:
+        async with asyncio.timeout(wait):
+            await redis.set(self.generation_key, _new_generation())
+
+    async def _read(self, redis: Any, name: str) -> tuple[bytes | None, Any]:
+        """``(tag, raw)``: the entry, and what a result is stored under (``b""`` without
+        generations; ``None``: the generation is not known, store nothing)."""
+        if self.generation_key is None:
+            return b"", await redis.get(name)
+        current, raw = await redis.mget(self.generation_key, name)
+        if current is None:  # none yet: start one (or learn another's next time)
+            fresh = _new_generation()
+            if await redis.set(self.generation_key, fresh, nx=True):
+                current = fresh
+        return (None if current is None else _bytes(current)), raw
+
+    async def _invalidate(self, emission: runner.EventEmission, redis: Any) -> None:
+        wait = max(INVALIDATE_TIMEOUT, self.bound)
+        try:
+            await self._new_generation(redis, wait)
+        except self.errors as exc:
             # The event happened: failing its emitter would not undo it. This process
             # reads nothing cached until the new generation is set; other processes may
             # serve an older entry until its ttl.
-            pending[0] = True
+            self.pending = True
             LOG.error(
                 "cache.redis: %r could not invalidate the entries under %r (%s); this "
                 "process runs its calls uncached until Redis takes the invalidation, "
                 "other processes may serve older entries for up to their ttl",
                 emission.id,
-                prefix,
+                self.prefix,
                 describe(exc, wait),
             )
-
-    if generation_key is not None:  # see assemble_cache.assemble_compile
-        cache_redis.invalidate = invalidate  # type: ignore[attr-defined]
-    return cache_redis
 
 
 def _new_generation() -> bytes:
@@ -225,7 +234,7 @@ def components() -> list[assembler.Component]:
             name="cache.redis",
             kind="middleware",
             config=RedisCacheConfig,
-            factory=make_cache,
+            factory=RedisCache,
             dependencies=lambda config: {"redis": config.redis},
             imports=("key",),
             check=_check,
