@@ -3,9 +3,11 @@
 A component declares its config as one frozen dataclass: each field is a config key,
 its annotation the key's type, :func:`option` its default (none: the key is required),
 its description and any JSON Schema keyword its type does not say (``minimum``,
-``pattern``...). From that class come the JSON Schema (``assemble schema``, editors,
-validation: :func:`config_schema`), the defaults, and the typed object the component's
-``init``/``factory`` receives (:func:`from_config`)::
+``pattern``...); a class attribute ``__config_schema__`` adds rules across keys
+(``{"oneOf": [{"required": ["a"]}, {"required": ["b"]}]}``). From that class come the
+JSON Schema (``assemble schema``, editors, validation: :func:`config_schema`), the
+defaults, and the typed object the component's ``init``/``factory`` receives
+(:func:`from_config`)::
 
     @dataclass(frozen=True)
     class TimeoutConfig:
@@ -94,6 +96,8 @@ def config_schema(cls: type) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         schema["required"] = required
+    # rules across keys the fields cannot say (``oneOf`` of two keys, say)
+    schema.update(getattr(cls, "__config_schema__", {}))
     schema["additionalProperties"] = False
     return schema
 

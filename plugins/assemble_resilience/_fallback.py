@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import assembler
 import runner
@@ -14,29 +15,29 @@ from ._common import is_client_error
 
 log = logging.getLogger("assemble.resilience.fallback")
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "value": {"description": "the result to answer with when the task fails"},
-        "task": {
-            "type": "string",
-            "minLength": 1,
-            "description": "id of a task to run (with the same input) when the task fails",
-        },
-    },
-    "oneOf": [{"required": ["value"]}, {"required": ["task"]}],
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class FallbackConfig:
+    """``fallback``'s config: a ``value`` or a ``task``, exactly one."""
+
+    __config_schema__: ClassVar[dict[str, Any]] = {
+        "oneOf": [{"required": ["value"]}, {"required": ["task"]}]
+    }
+
+    value: Any = assembler.option(None, doc="the result to answer with when the task fails")
+    task: str | None = assembler.option(
+        None,
+        doc="id of a task to run (with the same input) when the task fails",
+        minLength=1,
+    )
 
 
-def _dependencies(config: Any) -> dict[str, str]:
-    task = (config or {}).get("task")
-    return {"fallback": task} if isinstance(task, str) else {}
+def _dependencies(config: FallbackConfig) -> dict[str, str]:
+    return {"fallback": config.task} if config.task is not None else {}
 
 
-def make_fallback(config: Any) -> Callable[..., Awaitable[Any]]:
-    has_task = "task" in config
-    value = config.get("value")
+def make_fallback(config: FallbackConfig) -> Callable[..., Awaitable[Any]]:
+    has_task, value = config.task is not None, config.value
 
     async def fallback(
         call: runner.TaskCall, config: Any, fallback: Callable[[Any], Awaitable[Any]] | None = None
@@ -66,7 +67,7 @@ def components() -> list[assembler.Component]:
         assembler.Component(
             name="fallback",
             kind="middleware",
-            config_schema=SCHEMA,
+            config=FallbackConfig,
             factory=make_fallback,
             dependencies=_dependencies,
             description="on failure, answers with a value or another task's result",
