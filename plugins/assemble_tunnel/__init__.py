@@ -16,8 +16,7 @@ import runner
 from . import _nats
 from ._client import TunnelClient, TunnelClientConfig, connect
 from ._serializer import SerializerError, dumps, loads
-from ._server import SCHEMA as SERVER_SCHEMA
-from ._server import TunnelServer, serve
+from ._server import TunnelServer, TunnelServerConfig, serve
 from ._wire import RemoteError, TunnelError, TunnelUnavailable, is_glob, select
 
 __all__ = [
@@ -55,7 +54,7 @@ def assemble_components() -> Sequence[Any]:
         assembler.Component(
             name="tunnel.server",
             kind="resource",
-            config_schema=SERVER_SCHEMA,
+            config=TunnelServerConfig,
             init=serve,
             check=_check_server,
             description="serves the listed tasks and events over Runner's HTTP tunnel protocol",

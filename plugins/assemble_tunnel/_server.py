@@ -57,59 +57,43 @@ log = logging.getLogger("assemble.tunnel")
 
 MIB = 1024 * 1024
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "host": {
-            "type": "string",
-            "minLength": 1,
-            "default": "127.0.0.1",
-            "description": "the address to listen on",
-        },
-        "port": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 65535,
-            "description": "the TCP port (required; 0 picks a free one, read it from the "
-            "resource's `port`)",
-        },
-        "base_path": {
-            "type": "string",
-            "pattern": "^/",
-            "default": "/__runner",
-            "description": "the path the protocol lives under (Runner's `basePath`)",
-        },
-        "tokens": {
+
+@dataclass(frozen=True, kw_only=True)  # kw_only: a required key may follow defaults
+class TunnelServerConfig:
+    """``tunnel.server``'s config."""
+
+    host: str = assembler.option("127.0.0.1", doc="the address to listen on", minLength=1)
+    port: int = assembler.option(
+        doc="the TCP port (required; 0 picks a free one, read it from the resource's `port`)",
+        minimum=0,
+        maximum=65535,
+    )
+    base_path: str = assembler.option(
+        "/__runner", doc="the path the protocol lives under (Runner's `basePath`)", pattern="^/"
+    )
+    tokens: list[str] = assembler.option(
+        [],
+        doc="accepted `x-runner-token` values (several for rotation; "
+        "16 or more printable ASCII characters). None: every call is refused",
+        schema={
             "type": "array",
             "items": {"type": "string", "minLength": 16, "pattern": "^[\\x21-\\x7e]+$"},
-            "default": [],
-            "description": "accepted `x-runner-token` values (several for rotation; "
-            "16 or more printable ASCII characters). None: every call is refused",
         },
-        "tasks": {
-            **IDS,
-            "description": "ids or globs (`app.tasks.*`) of the tasks callers may run; "
-            "any other id: 403",
-        },
-        "events": {
-            **IDS,
-            "description": "ids or globs of the events callers may emit; any other id: 403",
-        },
-        "max_body_bytes": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 2 * MIB,
-            "description": "the largest request body accepted (bytes); bigger: 413",
-        },
-        "shutdown_grace": {
-            **assembler.DURATION,
-            "default": "15s",
-            "description": "how long calls in flight may take to finish once shutdown starts",
-        },
-    },
-    "required": ["port"],
-    "additionalProperties": False,
-}
+    )
+    tasks: list[str] | None = assembler.option(
+        None,
+        doc="ids or globs (`app.tasks.*`) of the tasks callers may run; any other id: 403",
+        schema=IDS,
+    )
+    events: list[str] | None = assembler.option(
+        None, doc="ids or globs of the events callers may emit; any other id: 403", schema=IDS
+    )
+    max_body_bytes: int = assembler.option(
+        2 * MIB, doc="the largest request body accepted (bytes); bigger: 413", minimum=1
+    )
+    shutdown_grace: assembler.Duration = assembler.option(
+        "15s", doc="how long calls in flight may take to finish once shutdown starts"
+    )
 
 
 @dataclass(frozen=True)
@@ -142,16 +126,15 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer) -> Any:
+def build_app(rt: runner.Runtime, config: TunnelServerConfig, exposed: TunnelServer) -> Any:
     from starlette.applications import Starlette
     from starlette.requests import ClientDisconnect
     from starlette.responses import Response
     from starlette.routing import Route
 
     base = exposed.base_path
-    limit = int(config.get("max_body_bytes", 2 * MIB))
-    grace = assembler.duration(config.get("shutdown_grace", "15s"))
-    tokens = [_digest(t) for t in config.get("tokens") or ()]
+    limit, grace = config.max_body_bytes, config.shutdown_grace
+    tokens = [_digest(t) for t in config.tokens]
     tasks, events = set(exposed.tasks), set(exposed.events)
     if not tokens:
         log.warning(
@@ -323,16 +306,14 @@ def build_app(rt: runner.Runtime, config: dict[str, Any], exposed: TunnelServer)
     )
 
 
-async def serve(config: dict[str, Any] | None) -> AsyncIterator[TunnelServer]:
-    config = dict(config or {})
+async def serve(config: TunnelServerConfig) -> AsyncIterator[TunnelServer]:
     require_asyncio("tunnel.server")
     rt = runner.current_runtime.use()
-    base = str(config.get("base_path", "/__runner")).rstrip("/") or ""
-    host, port = str(config.get("host", "127.0.0.1")), int(config["port"])
-    grace = assembler.duration(config.get("shutdown_grace", "15s"))
+    base = config.base_path.rstrip("/") or ""
+    host, port, grace = config.host, config.port, config.shutdown_grace
     rt.extend_drain(grace)
-    tasks = select(config.get("tasks") or (), rt.store.tasks)
-    events = select(config.get("events") or (), rt.store.events)
+    tasks = select(config.tasks or (), rt.store.tasks)
+    events = select(config.events or (), rt.store.events)
     sock = bind(host, port, "tunnel.server")
     value = TunnelServer(host, sock.getsockname()[1], base, tuple(tasks), tuple(events))
     try:
