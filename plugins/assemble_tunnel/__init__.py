@@ -62,7 +62,7 @@ def assemble_components() -> Sequence[Any]:
         assembler.Component(
             name="tunnel.nats",
             kind="resource",
-            config_schema=_nats.SCHEMA,
+            config=_nats.NatsConfig,
             init=_nats.connect,
             check=_check_nats,
             description="serves and calls tasks, mirrors events, across processes on NATS",

@@ -31,6 +31,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import unquote
@@ -67,84 +68,75 @@ ORIGIN = "x-assemble-origin"
 REQUEST_ID_HEADER = "x-runner-request-id"
 SUBJECT_TOKEN = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$")
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "url": {
-            "type": "string",
-            "pattern": "^(nats|tls|ws|wss)://",
-            "default": "nats://127.0.0.1:4222",
-            "description": "the NATS server (`nats://user:password@host:4222`), or a "
-            "cluster's servers separated by commas",
-        },
-        "serve": {
-            **IDS,
-            "description": "ids or globs of the tasks this process serves (in the queue "
-            "group `workers`: the processes serving a task share its calls)",
-        },
-        "call": {
-            **IDS,
-            "description": "ids or globs of the tasks routed to whoever serves them "
-            "(declare them `remote: true`)",
-        },
-        "events": {
-            **IDS,
-            "description": "ids or globs of the events mirrored to every node (at most once)",
-        },
-        "durable_events": {
-            **IDS,
-            "description": "ids or globs of the events delivered through JetStream: "
-            "at least once, to one of the processes listing them, acknowledged after "
-            "its hooks ran",
-        },
-        "ack_wait": {
-            **assembler.DURATION,
-            "default": "30s",
-            "description": "how long a consumer may go silent before JetStream delivers "
-            "its event again, maybe elsewhere (while hooks run it is told they do, every "
-            "ack_wait / 2)",
-        },
-        "max_deliver": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 5,
-            "description": "deliveries of one durable event before JetStream gives up on "
-            "it (its hooks keep failing); it is logged each time",
-        },
-        "timeout": {
-            **assembler.DURATION,
-            "default": "30s",
-            "description": "the longest a remote call may take; past it: TaskTimeoutError (504)",
-        },
-        "connect_timeout": {
-            **assembler.DURATION,
-            "default": "10s",
-            "description": "how long init tries to reach NATS before the app fails to "
-            "start (once running, a lost connection is retried for ever)",
-        },
-        "retries": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 10,
-            "default": 2,
-            "description": "extra attempts for tasks marked `idempotent: true`, when no "
-            "answer came within `timeout` (a worker died) or nobody served the task",
-        },
-        "max_in_flight": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 256,
-            "description": "calls this process serves at once; more wait in NATS",
-        },
-        "subject_prefix": {
-            "type": "string",
-            "pattern": "^[A-Za-z0-9_\\-]+(\\.[A-Za-z0-9_\\-]+)*$",
-            "default": "assemble",
-            "description": "the first tokens of every subject (one per app or environment)",
-        },
-    },
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class NatsConfig:
+    """``tunnel.nats``'s config."""
+
+    url: str = assembler.option(
+        "nats://127.0.0.1:4222",
+        doc="the NATS server (`nats://user:password@host:4222`), or a "
+        "cluster's servers separated by commas",
+        pattern="^(nats|tls|ws|wss)://",
+    )
+    serve: list[str] | None = assembler.option(
+        None,
+        doc="ids or globs of the tasks this process serves (in the queue "
+        "group `workers`: the processes serving a task share its calls)",
+        schema=IDS,
+    )
+    call: list[str] | None = assembler.option(
+        None,
+        doc="ids or globs of the tasks routed to whoever serves them (declare them `remote: true`)",
+        schema=IDS,
+    )
+    events: list[str] | None = assembler.option(
+        None,
+        doc="ids or globs of the events mirrored to every node (at most once)",
+        schema=IDS,
+    )
+    durable_events: list[str] | None = assembler.option(
+        None,
+        doc="ids or globs of the events delivered through JetStream: "
+        "at least once, to one of the processes listing them, acknowledged after "
+        "its hooks ran",
+        schema=IDS,
+    )
+    ack_wait: assembler.Duration = assembler.option(
+        "30s",
+        doc="how long a consumer may go silent before JetStream delivers "
+        "its event again, maybe elsewhere (while hooks run it is told they do, every "
+        "ack_wait / 2)",
+    )
+    max_deliver: int = assembler.option(
+        5,
+        doc="deliveries of one durable event before JetStream gives up on "
+        "it (its hooks keep failing); it is logged each time",
+        minimum=1,
+    )
+    timeout: assembler.Duration = assembler.option(
+        "30s", doc="the longest a remote call may take; past it: TaskTimeoutError (504)"
+    )
+    connect_timeout: assembler.Duration = assembler.option(
+        "10s",
+        doc="how long init tries to reach NATS before the app fails to "
+        "start (once running, a lost connection is retried for ever)",
+    )
+    retries: int = assembler.option(
+        2,
+        doc="extra attempts for tasks marked `idempotent: true`, when no "
+        "answer came within `timeout` (a worker died) or nobody served the task",
+        minimum=0,
+        maximum=10,
+    )
+    max_in_flight: int = assembler.option(
+        256, doc="calls this process serves at once; more wait in NATS", minimum=1
+    )
+    subject_prefix: str = assembler.option(
+        "assemble",
+        doc="the first tokens of every subject (one per app or environment)",
+        pattern="^[A-Za-z0-9_\\-]+(\\.[A-Za-z0-9_\\-]+)*$",
+    )
 
 
 class NatsTunnelError(TunnelError):
@@ -214,8 +206,7 @@ def safe_url(url: str) -> str:
     return ",".join(shown)
 
 
-async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
-    config = dict(config or {})
+async def connect(config: NatsConfig) -> AsyncIterator[Any]:
     assembler.require_asyncio(NatsTunnelError, "tunnel.nats", "nats-py runs on asyncio only")
     assembler.require_library(
         "tunnel.nats", "nats", extra="nats", library="nats-py", error=NatsTunnelError
@@ -225,19 +216,15 @@ async def connect(config: dict[str, Any] | None) -> AsyncIterator[Any]:
     from nats.errors import TimeoutError as NatsTimeout
 
     rt = runner.current_runtime.use()
-    url = str(config.get("url", "nats://127.0.0.1:4222"))
-    prefix = str(config.get("subject_prefix", "assemble"))
-    timeout = assembler.duration(config.get("timeout", "30s"))
-    connect_within = assembler.duration(config.get("connect_timeout", "10s"))
-    retries = int(config.get("retries", 2))
-    limit = anyio.Semaphore(int(config.get("max_in_flight", 256)))
+    url, prefix, timeout = config.url, config.subject_prefix, config.timeout
+    connect_within, retries = config.connect_timeout, config.retries
+    limit = anyio.Semaphore(config.max_in_flight)
     origin = uuid.uuid4().hex  # this process, on the bus
-    serve = select(config.get("serve") or (), rt.store.tasks)
-    call = select(config.get("call") or (), rt.store.tasks)
-    events = select(config.get("events") or (), rt.store.events)
-    durable = select(config.get("durable_events") or (), rt.store.events)
-    ack_wait = assembler.duration(config.get("ack_wait", "30s"))
-    max_deliver = int(config.get("max_deliver", 5))
+    serve = select(config.serve or (), rt.store.tasks)
+    call = select(config.call or (), rt.store.tasks)
+    events = select(config.events or (), rt.store.events)
+    durable = select(config.durable_events or (), rt.store.events)
+    ack_wait, max_deliver = config.ack_wait, config.max_deliver
     for kind, ids in (("task", serve + call), ("event", events + durable)):
         for i in ids:
             if not SUBJECT_TOKEN.match(i):
