@@ -197,7 +197,7 @@ def _responses(
         statuses.update((413, 415))
     for use, config in uses:
         statuses.update(_MIDDLEWARE_STATUSES.get(use, ()))
-        if use == "rate_limit" and isinstance(config, Mapping) and config.get("backend") == "redis":
+        if use == "rate_limit" and _setting(config, "backend") == "redis":
             statuses.add(503)  # the limiter's store is unreachable
     out: dict[str, Any] = {str(status): ok}
     for code in sorted(statuses - {status}):
@@ -207,6 +207,14 @@ def _responses(
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
     return out
+
+
+def _setting(config: Any, key: str) -> Any:
+    """``key`` of a middleware use's config: a mapping as written, or a component's typed
+    config object (``assembler.option``)."""
+    if isinstance(config, Mapping):
+        return config.get(key)
+    return getattr(config, key, None)
 
 
 def _error_response(code: int) -> dict[str, Any]:

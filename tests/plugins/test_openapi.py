@@ -494,6 +494,40 @@ def test_from_a_manifest(tmp_path: Path) -> None:
     assert copy.deepcopy(d) == d
 
 
+def test_a_redis_rate_limit_from_a_manifest_documents_503(tmp_path: Path) -> None:
+    """Compiled from a manifest, a component's config is its typed object: the 503 of
+    a Redis-backed limiter is still documented (read from either form)."""
+    path = write(
+        tmp_path,
+        """
+        assemble: 1
+        id: limited
+        resources:
+          redis: {use: redis.client}
+        tasks:
+          create:
+            run: users:create
+            middleware:
+              - {use: rate_limit, config: {max_requests: 10, window: 1s, backend: redis}}
+            tags: {http.route: {method: POST, path: /things, status: 201}}
+          read:
+            run: users:create
+            middleware: [{use: rate_limit, config: {max_requests: 10, window: 1s}}]
+            tags: {http.route: {method: GET, path: /things}}
+        """,
+        users="""
+        def create(input):
+            return {"id": "1"}
+        """,
+    )
+    checked = assembler.check(str(path), _plugins())
+    assert checked.ok, [d.message for d in checked.diagnostics]
+    assert checked.app is not None
+    d = openapi_document(runner.Store.build(checked.app), title="Limited", version="1")
+    assert {"429", "503"} <= set(d["paths"]["/things"]["post"]["responses"])
+    assert "503" not in d["paths"]["/things"]["get"]["responses"]  # the memory backend
+
+
 _FAKE_DOM = r"""
 function Node(tag) { this.tag = tag; this.children = []; this._text = ""; this.className = ""; }
 Object.defineProperty(Node.prototype, "textContent", {
