@@ -64,114 +64,92 @@ MAX_FIELDS = 20  # the runtime reports no more either (runner's MAX_FIELD_ERRORS
 #: The integers the boundary rule admits (signed 64-bit): the fast check of URL values.
 _MIN_INT, _MAX_INT = -(2**63), 2**63 - 1
 
-_ORIGINS = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
+_NONEMPTY = {"type": "array", "items": {"type": "string", "minLength": 1}}
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "host": {
-            "type": "string",
-            "minLength": 1,
-            "default": "127.0.0.1",
-            "description": "the address to listen on (`0.0.0.0` for every IPv4 interface)",
-        },
-        "port": {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": 65535,
-            "default": 8080,
-            "description": "the TCP port; 0 picks a free one (read it from the resource's `port`)",
-        },
-        "max_body_bytes": {
-            "type": "integer",
-            "minimum": 1,
-            "default": MIB,
-            "description": "the largest request body accepted (bytes); bigger: 413, also "
-            "for chunked bodies, before the whole body is read",
-        },
-        "cors": {
-            "type": "object",
-            "properties": {
-                "allow_origins": {
-                    **_ORIGINS,
-                    "description": "origins allowed to call (`https://app.example.com`), "
-                    'or `"*"` for any (not with credentials)',
-                },
-                "allow_credentials": {
-                    "type": "boolean",
-                    "default": False,
-                    "description": "let browsers send cookies and Authorization",
-                },
-                "allow_methods": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "default": DEFAULT_METHODS,
-                    "description": "methods a cross-origin request may use",
-                },
-                "allow_headers": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "default": DEFAULT_HEADERS,
-                    "description": "request headers a cross-origin request may send",
-                },
-            },
-            "required": ["allow_origins"],
-            "additionalProperties": False,
-            "description": "CORS, off when absent: `allow_origins` (required), "
-            "`allow_credentials` (false), `allow_methods`, `allow_headers`",
-        },
-        "shutdown_grace": {
-            **assembler.DURATION,
-            "default": "15s",
-            "description": "how long requests in flight may take to finish once shutdown "
-            "starts; past it they are cancelled",
-        },
-        "openapi": {
-            "type": "boolean",
-            "default": True,
-            "description": "serve the OpenAPI 3.1 document at `/openapi.json` and a docs "
-            "page at `/docs`",
-        },
-        "header_timeout": {
-            **assembler.DURATION,
-            "default": "10s",
-            "description": "a connection must send a whole request head within this (from "
-            "connecting, or from the first byte of a later request); else 408 and closed",
-        },
-        "body_timeout": {
-            **assembler.DURATION,
-            "default": "30s",
-            "description": "a request body must have arrived this long after its head; "
-            "else 408 and closed",
-        },
-        "keep_alive_timeout": {
-            **assembler.DURATION,
-            "default": "5s",
-            "description": "an idle kept-alive connection is closed after this",
-        },
-        "write_timeout": {
-            **assembler.DURATION,
-            "default": "30s",
-            "description": "a client must take some of its answer within this, or the "
-            "connection is dropped (a client that sends requests and never reads them)",
-        },
-        "max_connections": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 1000,
-            "description": "open connections at most; past it a new one is answered 503 "
-            "and closed at once",
-        },
-        "trusted_proxies": {
-            "type": "array",
-            "items": {"type": "string", "minLength": 1},
-            "default": [],
-            "description": "addresses or networks (`10.0.0.0/8`) of proxies whose "
-            "`X-Forwarded-For` and `X-Forwarded-Proto` are believed; none by default",
-        },
-    },
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True, kw_only=True)
+class CorsConfig:
+    """``http.server``'s ``cors``."""
+
+    allow_origins: list[str] = assembler.option(
+        doc="origins allowed to call (`https://app.example.com`), "
+        'or `"*"` for any (not with credentials)',
+        schema=_NONEMPTY,
+        minItems=1,
+    )
+    allow_credentials: bool = assembler.option(
+        False, doc="let browsers send cookies and Authorization"
+    )
+    allow_methods: list[str] = assembler.option(
+        DEFAULT_METHODS, doc="methods a cross-origin request may use"
+    )
+    allow_headers: list[str] = assembler.option(
+        DEFAULT_HEADERS, doc="request headers a cross-origin request may send"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class HttpServerConfig:
+    """``http.server``'s config."""
+
+    host: str = assembler.option(
+        "127.0.0.1",
+        doc="the address to listen on (`0.0.0.0` for every IPv4 interface)",
+        minLength=1,
+    )
+    port: int = assembler.option(
+        8080,
+        doc="the TCP port; 0 picks a free one (read it from the resource's `port`)",
+        minimum=0,
+        maximum=65535,
+    )
+    max_body_bytes: int = assembler.option(
+        MIB,
+        doc="the largest request body accepted (bytes); bigger: 413, also "
+        "for chunked bodies, before the whole body is read",
+        minimum=1,
+    )
+    cors: CorsConfig | None = assembler.option(
+        None,
+        doc="CORS, off when absent: `allow_origins` (required), "
+        "`allow_credentials` (false), `allow_methods`, `allow_headers`",
+    )
+    shutdown_grace: assembler.Duration = assembler.option(
+        "15s",
+        doc="how long requests in flight may take to finish once shutdown "
+        "starts; past it they are cancelled",
+    )
+    openapi: bool = assembler.option(
+        True, doc="serve the OpenAPI 3.1 document at `/openapi.json` and a docs page at `/docs`"
+    )
+    header_timeout: assembler.Duration = assembler.option(
+        "10s",
+        doc="a connection must send a whole request head within this (from "
+        "connecting, or from the first byte of a later request); else 408 and closed",
+    )
+    body_timeout: assembler.Duration = assembler.option(
+        "30s",
+        doc="a request body must have arrived this long after its head; else 408 and closed",
+    )
+    keep_alive_timeout: assembler.Duration = assembler.option(
+        "5s", doc="an idle kept-alive connection is closed after this"
+    )
+    write_timeout: assembler.Duration = assembler.option(
+        "30s",
+        doc="a client must take some of its answer within this, or the "
+        "connection is dropped (a client that sends requests and never reads them)",
+    )
+    max_connections: int = assembler.option(
+        1000,
+        doc="open connections at most; past it a new one is answered 503 and closed at once",
+        minimum=1,
+    )
+    trusted_proxies: list[str] = assembler.option(
+        [],
+        doc="addresses or networks (`10.0.0.0/8`) of proxies whose "
+        "`X-Forwarded-For` and `X-Forwarded-Proto` are believed; none by default",
+        schema=_NONEMPTY,
+    )
 
 
 class HttpServerError(RunnerError):
@@ -235,15 +213,15 @@ def _check_limits(config: dict[str, Any], report: assembler.ConfigReport) -> Non
             )
 
 
-def edge_limits(config: Mapping[str, Any]) -> EdgeLimits:
-    """The connection limits a (checked) ``http.server`` config asks for."""
+def edge_limits(config: HttpServerConfig) -> EdgeLimits:
+    """The connection limits an ``http.server`` config asks for."""
     return EdgeLimits(
-        header_timeout=assembler.duration(config.get("header_timeout", "10s")),
-        body_timeout=assembler.duration(config.get("body_timeout", "30s")),
-        keep_alive_timeout=assembler.duration(config.get("keep_alive_timeout", "5s")),
-        write_timeout=assembler.duration(config.get("write_timeout", "30s")),
-        max_connections=int(config.get("max_connections", 1000)),
-        trusted_proxies=tuple(str(p) for p in config.get("trusted_proxies", ())),
+        header_timeout=config.header_timeout,
+        body_timeout=config.body_timeout,
+        keep_alive_timeout=config.keep_alive_timeout,
+        write_timeout=config.write_timeout,
+        max_connections=config.max_connections,
+        trusted_proxies=tuple(config.trusted_proxies),
     )
 
 
@@ -552,7 +530,7 @@ def _endpoint(on: _Serving, task: runner.Task, method: str, path: str, status: i
 # -- built-in routes, errors -------------------------------------------------------
 
 
-def _builtin_routes(rt: runner.Runtime, config: Mapping[str, Any]) -> list[Any]:
+def _builtin_routes(rt: runner.Runtime, config: HttpServerConfig) -> list[Any]:
     """``/healthz``, ``/readyz``, and (``openapi: true``) ``/openapi.json`` and ``/docs``."""
     from starlette.responses import Response
     from starlette.routing import Route
@@ -566,7 +544,7 @@ def _builtin_routes(rt: runner.Runtime, config: Mapping[str, Any]) -> list[Any]:
         return Response(_json(body), 200 if ready else 503, media_type="application/json")
 
     builtins = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz)]
-    if config.get("openapi", True):
+    if config.openapi:
         builtins += _openapi_routes(rt)
     return builtins
 
@@ -669,20 +647,20 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, "http.error", str(exc.detail), rid)
 
 
-def _middleware(config: Mapping[str, Any]) -> list[Any]:
+def _middleware(config: HttpServerConfig) -> list[Any]:
     from starlette.middleware import Middleware
     from starlette.middleware.cors import CORSMiddleware
 
     middleware = [Middleware(RequestIds)]
-    cors = config.get("cors")
-    if isinstance(cors, dict):
+    cors = config.cors
+    if cors is not None:
         middleware.append(
             Middleware(
                 CORSMiddleware,
-                allow_origins=list(cors["allow_origins"]),
-                allow_credentials=bool(cors.get("allow_credentials", False)),
-                allow_methods=list(cors.get("allow_methods", DEFAULT_METHODS)),
-                allow_headers=list(cors.get("allow_headers", DEFAULT_HEADERS)),
+                allow_origins=list(cors.allow_origins),
+                allow_credentials=cors.allow_credentials,
+                allow_methods=list(cors.allow_methods),
+                allow_headers=list(cors.allow_headers),
                 expose_headers=["x-request-id"],
             )
         )
@@ -691,7 +669,7 @@ def _middleware(config: Mapping[str, Any]) -> list[Any]:
 
 def build_app(
     rt: runner.Runtime,
-    config: dict[str, Any],
+    config: HttpServerConfig | Mapping[str, Any],
     *,
     failures: assembler.FailureLog | None = None,
 ) -> Any:
@@ -702,10 +680,11 @@ def build_app(
     from starlette.exceptions import HTTPException
     from starlette.routing import Route
 
+    config = assembler.from_config(HttpServerConfig, config)
     on = _Serving(
         rt,
-        limit=int(config.get("max_body_bytes", MIB)),
-        grace=assembler.duration(config.get("shutdown_grace", "15s")),
+        limit=config.max_body_bytes,
+        grace=config.shutdown_grace,
         failures=failures or assembler.FailureLog(log),
     )
     routes: list[Any] = []
@@ -839,13 +818,11 @@ async def _in_background(
                 tg.cancel_scope.cancel()
 
 
-async def serve(config: dict[str, Any] | None) -> AsyncIterator[HttpServer]:
+async def serve(config: HttpServerConfig) -> AsyncIterator[HttpServer]:
     """Init: bind, then serve in the background once the app runs; dispose: drain, stop."""
-    config = dict(config or {})
     require_asyncio("http.server")
     rt = runner.current_runtime.use()
-    host, port = str(config.get("host", "127.0.0.1")), int(config.get("port", 8080))
-    grace = assembler.duration(config.get("shutdown_grace", "15s"))
+    host, port, grace = config.host, config.port, config.shutdown_grace
     rt.extend_drain(grace)  # the runtime waits for the requests as long as uvicorn does
     sock = bind(host, port)
     failures = assembler.FailureLog(log)
@@ -866,7 +843,7 @@ def components() -> list[assembler.Component]:
         assembler.Component(
             name="http.server",
             kind="resource",
-            config_schema=SCHEMA,
+            config=HttpServerConfig,
             init=serve,
             check=check,
             description="serves the tasks tagged http.route over HTTP (Starlette, uvicorn)",
