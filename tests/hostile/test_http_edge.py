@@ -143,6 +143,11 @@ JSON = {"content-type": "application/json"}
 NO_ADDRESS = ("127.0.0.1", "15432", "10.0.0.5", "5432", "Traceback", "ConnectionRefused")
 
 
+def shown(r: httpx.Response) -> str:
+    """The answer's text less its request id: 32 random hex digits may well hold "5432"."""
+    return r.text.replace(r.headers.get("x-request-id") or "\x00", "")
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """uvicorn and Starlette are asyncio-only."""
@@ -719,7 +724,7 @@ async def test_a_hundred_broken_bodies_are_never_a_500_nor_a_leak(
             if error is not None:
                 assert set(error) <= {"code", "message", "request_id", "fields"}
                 assert len(r.content) < 4096
-            assert not any(s in r.text for s in NO_ADDRESS), (body[:60], r.text)
+            assert not any(s in shown(r) for s in NO_ADDRESS), (body[:60], r.text)
         assert (await http.get("/healthz")).status_code == 200
     assert calls(module) == created  # only a mutation that happens to be valid input runs
     assert created < 50
@@ -739,7 +744,7 @@ async def test_an_unavailable_resource_is_503_with_retry_after_and_logged_once(
             assert (r.status_code, r.headers["retry-after"]) == (503, "2")
             assert r.json()["error"]["code"] == "db.unavailable"
             assert r.json()["error"]["message"] == "'db' is unavailable: it refuses connections"
-            assert not any(s in r.text for s in NO_ADDRESS), r.text
+            assert not any(s in shown(r) for s in NO_ADDRESS), r.text
         for _ in range(10):
             r = await http.get("/boom")
             assert r.status_code == 500
@@ -770,7 +775,7 @@ async def test_a_failed_hook_is_answered_as_its_cause_never_a_lookalike(tmp_path
         r = await http.post("/signup", json={"kind": "db"})
         assert (r.status_code, r.headers["retry-after"]) == (503, "1")
         assert r.json()["error"]["code"] == "db.unavailable"
-        assert "5432" not in r.text and "hook" not in r.text
+        assert "5432" not in shown(r) and "hook" not in r.text
         r = await http.post("/signup", json={"kind": "lookalike"})
         assert r.status_code == 500 and "sk_live" not in r.text and "Stripe" not in r.text
         assert r.json()["error"]["message"] == "internal server error"
