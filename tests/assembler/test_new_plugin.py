@@ -88,3 +88,27 @@ def test_an_existing_folder_is_never_overwritten(tmp_path: Path) -> None:
     )
     assert r.returncode == 2 and "exists already" in r.stderr
     assert [p.name for p in (tmp_path / "assemble-greet").iterdir()] == ["mine.txt"]
+
+
+def test_the_files_written_in_process(tmp_path: Path) -> None:
+    """The same command's work without a subprocess (so coverage sees it)."""
+    from assembler._new import NewError, new_plugin
+
+    target = new_plugin("my_tool", tmp_path)
+    assert target == tmp_path / "assemble-my-tool"
+    written = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    assert written == [
+        "README.md",
+        "example/app.yaml",
+        "example/example_tasks.py",
+        "pyproject.toml",
+        "src/assemble_my_tool/__init__.py",
+        "tests/test_my_tool.py",
+    ]
+    assert 'my_tool = "assemble_my_tool"' in (target / "pyproject.toml").read_text()
+    compile((target / "src/assemble_my_tool/__init__.py").read_text(), "plugin", "exec")
+    compile((target / "tests/test_my_tool.py").read_text(), "tests", "exec")
+    with pytest.raises(NewError, match="exists already"):
+        new_plugin("my_tool", tmp_path)
+    with pytest.raises(NewError, match="is not a plugin name"):
+        new_plugin("My", tmp_path)
