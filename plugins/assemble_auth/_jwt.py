@@ -77,14 +77,17 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "issuer": {**_STRING, "description": "the `iss` a token must carry"},
         "leeway": {
             **assembler.DURATION,
+            "default": 30,
             "description": "clock skew allowed on `exp`, `nbf` and `iat` (seconds, or e.g. 30s)",
         },
         "roles_claim": {
             **_STRING,
+            "default": "roles",
             "description": "the claim that holds the principal's roles (a list of strings)",
         },
         "token_field": {
             **_STRING,
+            "default": "token",
             "description": "the input key a token is read from when the call has no "
             "`Authorization: Bearer` header (a CLI call, a tunnel); always removed before "
             "the task sees the input",
@@ -98,6 +101,11 @@ CONFIG_SCHEMA: dict[str, Any] = {
     },
     "required": ["algorithms"],
     "additionalProperties": False,
+}
+
+#: The defaults, from the schema (declared once): a config as the factory reads it.
+_DEFAULTS: dict[str, Any] = {
+    key: prop["default"] for key, prop in CONFIG_SCHEMA["properties"].items() if "default" in prop
 }
 
 
@@ -377,6 +385,7 @@ def verifier(config: Any) -> Verifier:
         )
     import jwt
 
+    config = {**_DEFAULTS, **config}
     algorithms = tuple(config["algorithms"])
     key: AllowedPublicKeys | bytes
     if algorithms[0] in HMAC:
@@ -395,8 +404,8 @@ def verifier(config: Any) -> Verifier:
         options={"require": require, "enforce_minimum_key_length": True},
         audience=config.get("audience"),
         issuer=config.get("issuer"),
-        leeway=assembler.duration(config.get("leeway", 30)),
-        roles_claim=config.get("roles_claim", "roles"),
+        leeway=assembler.duration(config["leeway"]),
+        roles_claim=config["roles_claim"],
         errors=(jwt.PyJWTError, TokenRejected, ValueError, TypeError, KeyError),
     )
 
@@ -416,9 +425,10 @@ def bearer_token(request: runner.Request | None) -> str | None:
 
 def make_jwt(config: Any) -> Callable[..., Awaitable[Any]]:
     """The ``auth.jwt`` factory: one verifier (key, options) per use."""
-    v = verifier(config or {})
-    token_field: str = (config or {}).get("token_field", "token")
-    http_input = bool((config or {}).get("token_from_http_input", False))
+    config = {**_DEFAULTS, **(config or {})}
+    v = verifier(config)
+    token_field: str = config["token_field"]
+    http_input = bool(config["token_from_http_input"])
 
     async def jwt_middleware(call: runner.TaskCall, config: Any) -> Any:
         input = call.input

@@ -15,7 +15,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import assembler
 import runner
+
+from ._routes import RouteConfig
 
 ROUTE_TAG = "http.route"
 
@@ -94,16 +97,16 @@ def openapi_document(
     paths: dict[str, dict[str, Any]] = {}
     for tagged in store.tasks_with_tag(ROUTE_TAG):
         task, config = tagged.definition, tagged.config
-        if not isinstance(config, Mapping):
-            continue
-        method = str(config.get("method", "GET")).upper()
-        raw_path = str(config.get("path", "/"))
+        if not isinstance(config, Mapping) or not {"method", "path"} <= config.keys():
+            continue  # not a route the server would serve (validation reports it)
+        route = assembler.from_config(RouteConfig, config)
+        method, raw_path = route.method.upper(), route.path
         path = _PARAM.sub(lambda m: "{" + m.group(1) + "}", raw_path)
         item = paths.setdefault(path, {})
         if method.lower() in item:  # a duplicate route: validation reports it; keep the first
             continue
         uses = chains.get(task.id, [])
-        op = _operation(task, method, raw_path, int(config.get("status", 200)), uses, schemas)
+        op = _operation(task, method, raw_path, route.status, uses, schemas)
         if any(use == "auth.jwt" for use, _ in uses):
             components.setdefault("securitySchemes", {})["bearerAuth"] = dict(_BEARER)
         item[method.lower()] = op

@@ -12,6 +12,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -23,30 +24,27 @@ PARAM = re.compile(r"\{([^{}]*)\}")
 _INTEGER = re.compile(r"-?[0-9]+")
 PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(:(str|int|float|path|uuid))?$")
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "method": {
-            "enum": list(METHODS),
-            "description": "the HTTP method (upper case): GET, POST, PUT, PATCH or DELETE",
-        },
-        "path": {
-            "type": "string",
-            "pattern": r"^/[^\s?#]*$",
-            "description": "the URL path, starting with `/`; `{name}` captures one segment "
-            "into the input key `name` (e.g. `/users/{id}`)",
-        },
-        "status": {
-            "type": "integer",
-            "minimum": 200,
-            "maximum": 299,
-            "default": 200,
-            "description": "the status of a successful response (204: no body)",
-        },
-    },
-    "required": ["method", "path"],
-    "additionalProperties": False,
-}
+
+@dataclass(frozen=True)
+class RouteConfig:
+    """The ``http.route`` tag's config (tag configs reach their readers as mappings:
+    ``assembler.from_config(RouteConfig, config)`` gives the typed route)."""
+
+    method: str = assembler.option(
+        doc="the HTTP method (upper case): GET, POST, PUT, PATCH or DELETE",
+        schema={"enum": list(METHODS)},
+    )
+    path: str = assembler.option(
+        doc="the URL path, starting with `/`; `{name}` captures one segment "
+        "into the input key `name` (e.g. `/users/{id}`)",
+        pattern=r"^/[^\s?#]*$",
+    )
+    status: int = assembler.option(
+        200, doc="the status of a successful response (204: no body)", minimum=200, maximum=299
+    )
+
+
+SCHEMA: dict[str, Any] = assembler.config_schema(RouteConfig)
 
 
 class BadRequest(Exception):

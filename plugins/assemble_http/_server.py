@@ -37,6 +37,7 @@ from ._protocol import DRAIN_LINGER, Edge, EdgeLimits, edge_server
 from ._routes import (
     PARAM,
     BadRequest,
+    RouteConfig,
     is_json_media_type,
     merge,
     parse_json,
@@ -689,11 +690,11 @@ def build_app(
     )
     routes: list[Any] = []
     tagged = rt.store.tasks_with_tag("http.route")
-    for item in sorted(tagged, key=lambda t: _route_order(str(t.config.get("path", "/")))):
-        cfg = item.config or {}
-        method, path = str(cfg["method"]).upper(), str(cfg["path"])
-        handler = _endpoint(on, item.definition, method, path, int(cfg.get("status", 200)))
-        routes.append(Route(path, handler, methods=[method]))
+    declared = [(assembler.from_config(RouteConfig, t.config), t.definition) for t in tagged]
+    for route, task in sorted(declared, key=lambda d: _route_order(d[0].path)):
+        method = route.method.upper()
+        handler = _endpoint(on, task, method, route.path, route.status)
+        routes.append(Route(route.path, handler, methods=[method]))
     app = Starlette(
         routes=[*_builtin_routes(rt, config), *routes],
         middleware=_middleware(config),

@@ -158,9 +158,10 @@ class MemoryBuckets:
 
 def _check(config: Any, report: assembler.ConfigReport) -> None:
     config = config or {}
-    if "window" in config and assembler.duration(config["window"]) < 0.001:
+    typed = assembler.from_config(RateLimitConfig, config)  # checks run on schema-valid configs
+    if typed.window < 0.001:
         report("window must be at least 1ms", at=("window",), hint="write e.g. window: 60s")
-    if config.get("backend", "memory") == "redis":
+    if typed.backend == "redis":
         report.require_library(
             "rate_limit with backend: redis",
             "redis.asyncio",

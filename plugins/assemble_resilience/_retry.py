@@ -48,8 +48,8 @@ class RetryConfig:
 
 
 def _check(config: Any, report: assembler.ConfigReport) -> None:
-    delay = assembler.duration(config.get("delay", "100ms"))
-    cap = assembler.duration(config.get("max_delay", "2s"))
+    typed = assembler.from_config(RetryConfig, config)  # checks run on schema-valid configs
+    delay, cap = typed.delay, typed.max_delay
     if cap < delay:
         report(
             f"max_delay ({cap:g}s) is below delay ({delay:g}s)",
