@@ -156,38 +156,31 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     return parse_json(raw)[0]
 
 
+#: A run of 19 digits: the only way a JSON integer can pass 64 bits (digits inside a
+#: string match too, and only cost the walk).
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
 def parse_json(raw: bytes) -> tuple[dict[str, Any], bool]:
     """The JSON object in ``raw`` (empty: ``{}``), and whether it may hold what the
     boundary rule refuses (so that only then is it walked: the hot path stays cheap).
 
     Strict JSON holds a lone surrogate or a NUL only through a ``\\u`` escape (raw
     control characters and invalid UTF-8 are refused here); NaN and infinities are
-    refused here too (400). What is left: a ``\\u`` in the bytes, or an integer of 19
-    or more characters (past 64 bits, perhaps), which the ``parse_int`` hook notes.
-    :class:`BadRequest` (400) if ``raw`` is not a JSON object.
+    refused here too (400). What is left: a ``\\u`` in the bytes, or a run of 19 digits
+    (an integer past 64 bits, perhaps); both are found by scanning the bytes in C. A
+    ``parse_int`` hook, called per integer, cost 1.5 us more on a body with nine
+    integers (measured). :class:`BadRequest` (400) if ``raw`` is not a JSON object.
     """
     if not raw.strip():
         return {}, False
-    long_int = False
-
-    def parse_int(text: str) -> int:
-        nonlocal long_int
-        if len(text) > 18:
-            long_int = True
-        return int(text)  # past 4300 digits: ValueError, a 400 below
-
-    value = _loads(raw, parse_int)
-    return value, long_int or b"\\u" in raw
+    value = _loads(raw)
+    return value, b"\\u" in raw or _LONG_DIGITS.search(raw) is not None
 
 
-def _loads(raw: bytes, parse_int: Callable[[str], int]) -> dict[str, Any]:
+def _loads(raw: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(
-            raw,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-            parse_int=parse_int,
-        )
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         value = None
         too_deep = True
